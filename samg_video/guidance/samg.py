@@ -1,0 +1,249 @@
+"""SAMG: Spatial Adaptive Multi Guidance.
+
+Reference: Li et al., "Delta Score Matters! Spatial Adaptive Multi Guidance in Diffusion Models",
+arXiv 2604.26503 (2026). No official code is public; the default formula is the faithful reading in
+``shared/reference/samg.md``:
+
+    delta = cond - uncond                                  (float32)
+    E     = mean over channels of delta ** 2               (one value per frame, row, column)
+    En    = (E - min E) / (max E - min E + 1e-8)           (over all voxels of the sample)
+    W     = w_max - En * (w_max - w_min)                   (high energy -> w_min, low -> w_max)
+    out   = uncond + W * delta
+
+The options expose the choices the paper leaves open; every default is the formula above.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from samg_video.errors import ConfigurationError
+from samg_video.guidance.base import (
+    Guidance,
+    Step,
+    broadcast_voxel_map,
+    channel_dim,
+    check_choice,
+    check_positive,
+    to_voxel_map,
+)
+from samg_video.guidance.smoothing import gaussian_smooth
+
+NORMALISATION_EPS = 1e-8
+# a voxel counts as "at" a bound when its scale is within this share of the range of it
+AT_BOUND_TOLERANCE = 0.01
+# energy quantiles are read from a strided subsample of at most this many voxels per sample, so the
+# statistics cost no sort of the full map
+STATISTICS_SAMPLE = 4096
+STATISTICS_QUANTILES = (0.05, 0.5, 0.95)
+
+ENERGIES = ("mean_square", "l2")
+SCOPES = ("clip", "frame")
+NORMALISATIONS = ("minmax", "quantile")
+MAPPINGS = ("linear", "threshold")
+
+
+class SAMG(Guidance):
+    """Per-voxel guidance scale in ``[w_min, w_max]`` from the energy of the delta score.
+
+    Args:
+        w_min: conservative scale given to the highest-energy voxels (edges, micro-texture).
+        w_max: aggressive scale given to the lowest-energy voxels.
+        energy: ``mean_square`` (mean over channels of ``delta**2``) or ``l2`` (L2 norm over channels).
+        norm_scope: normalise the energy over the whole ``clip`` of each sample, or per ``frame``
+            (per-frame normalisation can make the scale map flicker between frames).
+        normalization: ``minmax``, or ``quantile``: clip the energy to ``quantile_bounds`` first, which
+            is robust to a few extreme voxels.
+        quantile_bounds: lower and upper energy quantiles for ``normalization="quantile"``.
+        mapping: ``linear`` from energy to scale, or ``threshold``: ``w_min`` at and above the
+            ``threshold_quantile`` of the energy, ``w_max`` below it.
+        threshold_quantile: energy quantile that splits the voxels for ``mapping="threshold"``.
+        spatial_sigma: Gaussian smoothing of the energy over rows and columns, in latent pixels (0: off).
+        temporal_sigma: Gaussian smoothing of the energy over frames, in latent frames (0: off).
+        step_ema: weight of the previous steps in an exponential moving average of the normalised
+            energy across sampling steps (0: off). The normalised map is averaged because the delta's
+            magnitude changes with the timestep.
+        window: ``(start, stop)`` fractions of the sampling steps where SAMG is active, ``[start, stop)``.
+        w_base: plain CFG scale used outside the window; required when the window does not cover all steps.
+        collect_statistics: record per-step statistics of the scale map (kept on the device, read once
+            per clip).
+    """
+
+    def __init__(
+        self,
+        w_min: float,
+        w_max: float,
+        energy: Literal["mean_square", "l2"] = "mean_square",
+        norm_scope: Literal["clip", "frame"] = "clip",
+        normalization: Literal["minmax", "quantile"] = "minmax",
+        quantile_bounds: tuple[float, float] = (0.01, 0.99),
+        mapping: Literal["linear", "threshold"] = "linear",
+        threshold_quantile: float = 0.5,
+        spatial_sigma: float = 0.0,
+        temporal_sigma: float = 0.0,
+        step_ema: float = 0.0,
+        window: tuple[float, float] = (0.0, 1.0),
+        w_base: float | None = None,
+        collect_statistics: bool = True,
+    ):
+        check_positive("w_min", w_min)
+        check_positive("w_max", w_max)
+        if w_min > w_max:
+            raise ConfigurationError(f"w_min={w_min} is greater than w_max={w_max}; it must be <= w_max")
+        check_choice("energy", energy, ENERGIES)
+        check_choice("norm_scope", norm_scope, SCOPES)
+        check_choice("normalization", normalization, NORMALISATIONS)
+        check_choice("mapping", mapping, MAPPINGS)
+        low, high = _pair("quantile_bounds", quantile_bounds)
+        if not 0 <= low < high <= 1:
+            raise ConfigurationError(
+                f"quantile_bounds={quantile_bounds!r} is not valid; it must be (low, high) with 0 <= low < high <= 1"
+            )
+        if not 0 < threshold_quantile < 1:
+            raise ConfigurationError(f"threshold_quantile={threshold_quantile!r} is not valid; it must be in (0, 1)")
+        for name, sigma in (("spatial_sigma", spatial_sigma), ("temporal_sigma", temporal_sigma)):
+            if not sigma >= 0:
+                raise ConfigurationError(f"{name}={sigma!r} is not valid; it must be >= 0 (0 turns it off)")
+        if not 0 <= step_ema < 1:
+            raise ConfigurationError(f"step_ema={step_ema!r} is not valid; it must be in [0, 1) (0 turns it off)")
+        start, stop = _pair("window", window)
+        if not 0 <= start < stop <= 1:
+            raise ConfigurationError(
+                f"window={window!r} is not valid; it must be (start, stop) with 0 <= start < stop <= 1"
+            )
+        if (start, stop) != (0.0, 1.0):
+            if w_base is None:
+                raise ConfigurationError(
+                    f"w_base is required when window={window!r} does not cover all steps: "
+                    "it is the CFG scale used outside the window"
+                )
+            check_positive("w_base", w_base)
+
+        self.w_min, self.w_max = float(w_min), float(w_max)
+        self.energy, self.norm_scope, self.normalization, self.mapping = energy, norm_scope, normalization, mapping
+        self.quantile_bounds = (float(low), float(high))
+        self.threshold_quantile = float(threshold_quantile)
+        self.spatial_sigma, self.temporal_sigma = float(spatial_sigma), float(temporal_sigma)
+        self.step_ema = float(step_ema)
+        self.window = (float(start), float(stop))
+        self.w_base = None if w_base is None else float(w_base)
+        self.collect_statistics = collect_statistics
+        self.reset()
+
+    # ---- state -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._ema_state: torch.Tensor | None = None
+        self._step_rows: list[torch.Tensor] = []  # one (B, 5) device tensor per active step
+        self._steps_seen = 0
+
+    def is_active(self, step: Step) -> bool:
+        return self.window[0] <= step.fraction < self.window[1]
+
+    # ---- the method ----------------------------------------------------------------------------
+    def guidance_energy(self, delta: torch.Tensor, layout: str) -> torch.Tensor:
+        """Per-voxel energy of the delta score, shape ``(B, F, H, W)``."""
+        dim = channel_dim(layout)
+        # vector_norm avoids a latent-sized delta**2 temporary
+        norm = torch.linalg.vector_norm(delta, dim=dim)
+        energy = norm if self.energy == "l2" else norm.square_().div_(delta.shape[dim])
+        return to_voxel_map(energy, layout)
+
+    def smooth(self, energy: torch.Tensor) -> torch.Tensor:
+        if self.spatial_sigma > 0:
+            energy = gaussian_smooth(gaussian_smooth(energy, 2, self.spatial_sigma), 3, self.spatial_sigma)
+        if self.temporal_sigma > 0:
+            energy = gaussian_smooth(energy, 1, self.temporal_sigma)
+        return energy
+
+    def normalise(self, energy: torch.Tensor) -> torch.Tensor:
+        """Energy mapped to [0, 1] within each normalisation scope."""
+        flat = energy.flatten(1) if self.norm_scope == "clip" else energy.flatten(2)
+        if self.normalization == "minmax":
+            low, high = flat.amin(dim=-1), flat.amax(dim=-1)
+        else:
+            bounds = torch.tensor(self.quantile_bounds, device=energy.device, dtype=energy.dtype)
+            low, high = torch.quantile(flat, bounds, dim=-1)
+        low, high = _expand_to(low, energy), _expand_to(high, energy)
+        normalised = (energy - low) / (high - low + NORMALISATION_EPS)
+        return normalised.clamp_(0, 1) if self.normalization == "quantile" else normalised
+
+    def scale_map(self, delta: torch.Tensor, layout: str) -> torch.Tensor:
+        """The per-voxel guidance scale ``W``, shape ``(B, F, H, W)``, within ``[w_min, w_max]``."""
+        return self.scales_from_energy(self.guidance_energy(delta, layout))
+
+    def scales_from_energy(self, energy: torch.Tensor) -> torch.Tensor:
+        normalised = self.normalise(self.smooth(energy))
+        if self.step_ema > 0:
+            previous = self._ema_state
+            if previous is not None and previous.shape == normalised.shape:
+                normalised = torch.lerp(normalised, previous, self.step_ema)
+            self._ema_state = normalised
+        if self.mapping == "linear":
+            return self.w_max - normalised * (self.w_max - self.w_min)
+        flat = normalised.flatten(1) if self.norm_scope == "clip" else normalised.flatten(2)
+        cut = _expand_to(torch.quantile(flat, self.threshold_quantile, dim=-1), normalised)
+        high, low = torch.tensor(self.w_min), torch.tensor(self.w_max)
+        return torch.where(normalised >= cut, high.to(normalised), low.to(normalised))
+
+    def combine(self, uncond: torch.Tensor, cond: torch.Tensor, layout: str, step: Step) -> torch.Tensor:
+        if step.index == 0:
+            self.reset()
+        self._steps_seen = step.count
+        delta = cond - uncond
+        if not self.is_active(step):
+            return uncond + self.w_base * delta
+        energy = self.guidance_energy(delta, layout)
+        scales = self.scales_from_energy(energy)
+        if self.collect_statistics:
+            self._record(scales, energy)
+        # same operation order as CFG (uncond + w * delta), so w_min == w_max == s matches CFG exactly
+        return uncond + delta.mul_(broadcast_voxel_map(scales, layout))
+
+    # ---- statistics ------------------------------------------------------------------------------
+    def _record(self, scales: torch.Tensor, energy: torch.Tensor) -> None:
+        tolerance = AT_BOUND_TOLERANCE * (self.w_max - self.w_min)
+        flat_scales = scales.flatten(1)
+        energy = energy.flatten(1)
+        stride = max(1, energy.shape[1] // STATISTICS_SAMPLE)
+        quantiles = torch.quantile(
+            energy[:, ::stride], torch.tensor(STATISTICS_QUANTILES, device=energy.device), dim=1
+        )
+        row = torch.stack(
+            [
+                flat_scales.mean(dim=1),
+                (flat_scales <= self.w_min + tolerance).float().mean(dim=1),
+                (flat_scales >= self.w_max - tolerance).float().mean(dim=1),
+                *quantiles,
+            ],
+            dim=1,
+        )
+        self._step_rows.append(row)
+
+    def statistics(self) -> list[dict[str, Any]]:
+        """Per-sample statistics over the active steps; a single device-to-host copy."""
+        if not self._step_rows:
+            return []
+        table = torch.stack(self._step_rows).cpu()  # (steps, B, 6)
+        names = ["mean_scale", "share_at_w_min", "share_at_w_max", "energy_q05", "energy_q50", "energy_q95"]
+        result = []
+        for sample in range(table.shape[1]):
+            per_step = {name: table[:, sample, i].tolist() for i, name in enumerate(names)}
+            summary = {name: sum(values) / len(values) for name, values in per_step.items()}
+            result.append({"steps": self._steps_seen, "active_steps": table.shape[0], **summary,
+                           "per_step": per_step})
+        return result
+
+
+def _pair(name: str, value: Any) -> tuple[float, float]:
+    try:
+        low, high = value
+        return float(low), float(high)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name}={value!r} is not valid; it must be a pair of two numbers") from None
+
+
+def _expand_to(reduced: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+    """Reshape per-scope values (``(B,)`` or ``(B, F)``) to broadcast against a ``(B, F, H, W)`` map."""
+    return reduced.reshape(*reduced.shape, *([1] * (energy.dim() - reduced.dim())))
