@@ -76,6 +76,8 @@ class Guidance:
     def __call__(self, uncond: torch.Tensor, cond: torch.Tensor, layout: str, step: Step) -> torch.Tensor:
         if uncond.shape != cond.shape:
             raise ValueError(f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} differ in shape")
+        if step.index == 0:
+            self.reset()  # a new sampling loop: no EMA or statistics carried over from the last clip
         return self.combine(uncond.float(), cond.float(), layout, step)
 
     def combine(self, uncond: torch.Tensor, cond: torch.Tensor, layout: str, step: Step) -> torch.Tensor:

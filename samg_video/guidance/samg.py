@@ -188,8 +188,6 @@ class SAMG(Guidance):
         return torch.where(normalised >= cut, high.to(normalised), low.to(normalised))
 
     def combine(self, uncond: torch.Tensor, cond: torch.Tensor, layout: str, step: Step) -> torch.Tensor:
-        if step.index == 0:
-            self.reset()
         self._steps_seen = step.count
         delta = cond - uncond
         if not self.is_active(step):

@@ -1,0 +1,119 @@
+"""What every model family provides, and resolving where its weights come from."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from samg_video.errors import ConfigurationError, ModelUnavailableError
+
+TINY_SOURCE = "tiny"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a pipeline's weights come from: the ``tiny`` random model, a local directory or a hub id."""
+
+    kind: str  # "tiny" | "local" | "hub"
+    location: str
+
+    def config_of(self, component: str) -> dict[str, Any] | None:
+        """A component's config.json when it is on local disk (read before any weights load)."""
+        if self.kind != "local":
+            return None
+        path = Path(self.location) / component / "config.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+
+def resolve_source(source: str, family: str) -> Source:
+    """Decide where weights come from, failing early (before loading) when that cannot work.
+
+    A hub id already in the local Hugging Face cache resolves to its snapshot directory.
+    """
+    if source == TINY_SOURCE:
+        return Source("tiny", source)
+    expanded = os.path.expanduser(source)
+    if os.path.isdir(expanded):
+        if not os.path.isfile(os.path.join(expanded, "model_index.json")):
+            raise ConfigurationError(
+                f"model.source={source!r} is a directory without model_index.json; point it at a diffusers "
+                "pipeline folder (as written by save_pretrained or downloaded from the hub)"
+            )
+        return Source("local", expanded)
+    if expanded.startswith(("/", ".", "~")) or expanded.count("/") != 1:
+        raise ConfigurationError(
+            f"model.source={source!r} is neither an existing directory nor a hub id of the form 'org/name' "
+            f"nor {TINY_SOURCE!r}"
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Source("local", snapshot_download(source, local_files_only=True))
+    except Exception:  # not cached: the hub is tried at load time unless offline
+        if _offline():
+            raise ModelUnavailableError(unavailable_message(source, family, "offline mode is set")) from None
+    return Source("hub", source)
+
+
+def unavailable_message(source: str, family: str, reason: str) -> str:
+    return (
+        f"cannot load the {family} model {source!r}: it is not in the local Hugging Face cache and could not "
+        f"be downloaded ({reason}). Download it where there is network, e.g. "
+        f"`huggingface-cli download {source} --local-dir /path/to/{source.split('/')[-1]}`, "
+        f"then set model.source to that directory (or use model.source: {TINY_SOURCE} for a random offline model)"
+    )
+
+
+def _offline() -> bool:
+    return any(os.environ.get(name, "").lower() in ("1", "true", "yes")
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE"))
+
+
+def check_multiple(name: str, value: int, multiple: int, family: str) -> None:
+    if not isinstance(value, int) or value <= 0 or value % multiple:
+        raise ConfigurationError(
+            f"model.{name}={value!r} cannot be produced by {family}: it must be a positive multiple of {multiple}"
+        )
+
+
+def load_pretrained(pipeline_class: type, source: Source, family: str, **kwargs: Any) -> Any:
+    """``from_pretrained`` with safetensors only, no remote code, and a clear error when unavailable."""
+    try:
+        return pipeline_class.from_pretrained(source.location, use_safetensors=True, **kwargs)
+    except OSError as error:
+        if source.kind == "hub":
+            reason = str(error).splitlines()[0][:200]
+            raise ModelUnavailableError(unavailable_message(source.location, family, reason)) from error
+        raise
+
+
+class ModelFamily:
+    """Model-family knowledge in one place: layout, size rules, loading, tiny construction."""
+
+    name: str
+    layout: str
+    denoiser_attribute: str  # the pipeline attribute holding the denoiser
+    keeps_float32_prediction: bool  # whether the stock pipeline upcasts the prediction before combining
+    pipeline_class_names: tuple[str, ...]
+    schedulers: tuple[str, ...]
+    tiny_size: dict[str, int]  # height, width, num_frames, fps of the tiny model
+
+    def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
+        """Raise a ConfigurationError naming the field when the family cannot produce this clip."""
+        raise NotImplementedError
+
+    def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
+        raise NotImplementedError
+
+    def build_tiny(self, seed: int = 0) -> Any:
+        raise NotImplementedError
+
+    def call_arguments(self, pipeline: Any) -> dict[str, Any]:
+        """Family-specific keyword arguments of the pipeline call."""
+        return {}

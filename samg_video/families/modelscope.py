@@ -1,0 +1,71 @@
+"""ModelScope text-to-video (damo-vilab/text-to-video-ms-1.7b): latents (B, C, F, H, W), epsilon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from samg_video.errors import ConfigurationError
+from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
+from samg_video.families.tiny_text import clip_encoder, clip_tokenizer
+
+SPATIAL_MULTIPLE = 8  # the 2D VAE downsamples by 8; the UNet forwards odd upsampling sizes itself
+
+
+class ModelScopeFamily(ModelFamily):
+    name = "modelscope"
+    layout = "BCFHW"
+    denoiser_attribute = "unet"
+    keeps_float32_prediction = False  # the stock pipeline combines in the UNet's dtype
+    pipeline_class_names = ("TextToVideoSDPipeline",)
+    schedulers = ("ddim", "dpm")
+    tiny_size = {"height": 32, "width": 64, "num_frames": 8, "fps": 8}
+
+    def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
+        check_multiple("height", height, SPATIAL_MULTIPLE, "ModelScope")
+        check_multiple("width", width, SPATIAL_MULTIPLE, "ModelScope")
+        if not isinstance(num_frames, int) or num_frames < 2:
+            raise ConfigurationError(
+                f"model.num_frames={num_frames!r} cannot be produced by ModelScope: any whole number >= 2 "
+                "(the model is trained on 16)"
+            )
+
+    def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
+        from diffusers import TextToVideoSDPipeline
+
+        pipeline = load_pretrained(TextToVideoSDPipeline, source, self.name, torch_dtype=dtype, variant=variant)
+        return self.with_scheduler(pipeline, scheduler)
+
+    def with_scheduler(self, pipeline: Any, scheduler: str) -> Any:
+        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+        scheduler_class = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}[scheduler]
+        pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config)
+        return pipeline
+
+    def build_tiny(self, seed: int = 0) -> Any:
+        from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            tokenizer = clip_tokenizer(max_length=16)
+            text_encoder = clip_encoder(width=32, vocab_size=len(tokenizer), max_length=16)
+            unet = UNet3DConditionModel(
+                block_out_channels=(32, 32), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+                down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+                up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=32,
+                attention_head_dim=8, norm_num_groups=8,
+            ).eval()
+            vae = AutoencoderKL(
+                block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=4,
+                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                layers_per_block=1, norm_num_groups=2, sample_size=32,
+            ).eval()
+        scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  clip_sample=False, set_alpha_to_one=False)
+        return TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                     scheduler=scheduler)
+
+    def call_arguments(self, pipeline: Any) -> dict[str, Any]:
+        return {}
