@@ -13,6 +13,7 @@ import torch
 from samg_video.errors import ConfigurationError, ModelUnavailableError
 
 TINY_SOURCE = "tiny"
+HUB_PROBE_TIMEOUT_S = 15
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -51,13 +52,24 @@ def resolve_source(source: str, family: str) -> Source:
             f"model.source={source!r} is neither an existing directory nor a hub id of the form 'org/name' "
             f"nor {TINY_SOURCE!r}"
         )
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
         return Source("local", snapshot_download(source, local_files_only=True))
-    except Exception:  # not cached: the hub is tried at load time unless offline
-        if _offline():
-            raise ModelUnavailableError(unavailable_message(source, family, "offline mode is set")) from None
+    except Exception:  # not cached: downloaded at load time, if the hub can be reached
+        pass
+    if _offline():
+        raise ModelUnavailableError(unavailable_message(source, family, "offline mode is set"))
+    try:  # a metadata request only, so an unreachable hub fails here, before anything is written
+        HfApi().model_info(source, timeout=HUB_PROBE_TIMEOUT_S)
+    except GatedRepoError:
+        pass  # access is settled by the user's token at download time
+    except RepositoryNotFoundError:
+        raise ConfigurationError(f"model.source={source!r}: no such model on the Hugging Face hub") from None
+    except Exception as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ModelUnavailableError(unavailable_message(source, family, reason)) from None
     return Source("hub", source)
 
 
@@ -102,7 +114,8 @@ class ModelFamily:
     keeps_float32_prediction: bool  # whether the stock pipeline upcasts the prediction before combining
     pipeline_class_names: tuple[str, ...]
     schedulers: tuple[str, ...]
-    tiny_size: dict[str, int]  # height, width, num_frames, fps of the tiny model
+    default_size: dict[str, int]  # height, width, num_frames, fps of the released model
+    tiny_size: dict[str, int]  # the same for the tiny model
 
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
         """Raise a ConfigurationError naming the field when the family cannot produce this clip."""

@@ -25,6 +25,7 @@ class CogVideoXFamily(ModelFamily):
     keeps_float32_prediction = True  # the stock pipeline calls .float() on the prediction before combining
     pipeline_class_names = ("CogVideoXPipeline",)
     schedulers = ("ddim", "dpm")
+    default_size = {"height": 480, "width": 720, "num_frames": 49, "fps": 8}
     tiny_size = {"height": 32, "width": 64, "num_frames": 9, "fps": 8}
 
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
@@ -49,7 +50,7 @@ class CogVideoXFamily(ModelFamily):
     def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
         from diffusers import CogVideoXPipeline
 
-        pipeline = load_pretrained(CogVideoXPipeline, source, self.name, torch_dtype=dtype, variant=variant)
+        pipeline = load_pretrained(CogVideoXPipeline, source, self.name, dtype=dtype, variant=variant)
         return self.with_scheduler(pipeline, scheduler)
 
     def with_scheduler(self, pipeline: Any, scheduler: str) -> Any:

@@ -20,6 +20,7 @@ class ModelScopeFamily(ModelFamily):
     keeps_float32_prediction = False  # the stock pipeline combines in the UNet's dtype
     pipeline_class_names = ("TextToVideoSDPipeline",)
     schedulers = ("ddim", "dpm")
+    default_size = {"height": 256, "width": 256, "num_frames": 16, "fps": 8}
     tiny_size = {"height": 32, "width": 64, "num_frames": 8, "fps": 8}
 
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
@@ -34,7 +35,7 @@ class ModelScopeFamily(ModelFamily):
     def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
         from diffusers import TextToVideoSDPipeline
 
-        pipeline = load_pretrained(TextToVideoSDPipeline, source, self.name, torch_dtype=dtype, variant=variant)
+        pipeline = load_pretrained(TextToVideoSDPipeline, source, self.name, dtype=dtype, variant=variant)
         return self.with_scheduler(pipeline, scheduler)
 
     def with_scheduler(self, pipeline: Any, scheduler: str) -> Any:

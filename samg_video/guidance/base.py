@@ -6,6 +6,7 @@ Pure torch: nothing here knows about diffusers, Lightning or files.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,6 +67,14 @@ def check_positive(name: str, value: float) -> None:
         raise ConfigurationError(f"{name}={value!r} is not valid; it must be a number > 0")
 
 
+def class_path(cls: type) -> str:
+    """The import path users write in configs: the package's export when it has one."""
+    package = cls.__module__.rsplit(".", 1)[0]
+    if getattr(sys.modules.get(package), cls.__name__, None) is cls:
+        return f"{package}.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class Guidance:
     """Base class of every guidance method.
 
@@ -97,7 +106,7 @@ class Guidance:
             for name in inspect.signature(type(self).__init__).parameters
             if name != "self" and hasattr(self, name)
         }
-        return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": arguments}
+        return {"class_path": class_path(type(self)), "init_args": arguments}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.describe()["init_args"].items())

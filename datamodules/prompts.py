@@ -1,0 +1,160 @@
+"""Prompts in, batches of render items out.
+
+Sources: a ``.txt`` file (one prompt per line, blank lines skipped), a ``.csv`` file or a ``.jsonl`` file
+(fields ``prompt``, optional ``negative_prompt``, ``seed``, ``id``), or an inline list of prompts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from samg_video.clip_ids import clip_id, stable_suffix
+from samg_video.errors import ConfigurationError
+
+SUFFIXES = (".txt", ".csv", ".jsonl")
+FIELDS = ("prompt", "negative_prompt", "seed", "id")
+
+
+def derived_seed(base_seed: int, prompt: str, occurrence: int, copy: int) -> int:
+    """A per-item seed from the base seed and the item itself, not its position in the list, so that
+    adding or reordering other prompts never changes a clip."""
+    return int(stable_suffix(base_seed, prompt, occurrence, copy), 16) % (2**31)
+
+
+def read_prompt_rows(prompts: str | list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, row)`` pairs, ``where`` naming the file and line for error messages."""
+    if isinstance(prompts, (list, tuple)):
+        rows = []
+        for i, prompt in enumerate(prompts):
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ConfigurationError(f"data.prompts[{i}] is empty or not text; every prompt needs text")
+            rows.append((f"data.prompts[{i}]", {"prompt": prompt.strip()}))
+        return rows
+    path = Path(prompts).expanduser()
+    if path.suffix.lower() not in SUFFIXES:
+        raise ConfigurationError(f"data.prompts={prompts!r}: unknown file type {path.suffix!r}; use one of "
+                                 f"{', '.join(SUFFIXES)} or an inline list of prompts")
+    if not path.is_file():
+        raise ConfigurationError(f"data.prompts: file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigurationError(f"{path}: not UTF-8 text ({error})") from None
+    reader = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[path.suffix.lower()]
+    rows = reader(text, path)
+    if not rows:
+        raise ConfigurationError(f"{path}: no prompts in the file")
+    return rows
+
+
+def _text_rows(text: str, path: Path) -> list[tuple[str, dict]]:
+    return [(f"{path}:{n}", {"prompt": line.strip()}) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _csv_rows(text: str, path: Path) -> list[tuple[str, dict]]:
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None:
+        return []
+    if "prompt" not in reader.fieldnames:
+        raise ConfigurationError(f"{path}:1: the header has no 'prompt' column (columns: {', '.join(reader.fieldnames)})")
+    rows = []
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if None in row:
+            raise ConfigurationError(f"{where}: more values than the header has columns")
+        rows.append((where, {key: value for key, value in row.items() if key in FIELDS and value not in (None, "")}))
+    return rows
+
+
+def _jsonl_rows(text: str, path: Path) -> list[tuple[str, dict]]:
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"{where}: not valid JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise ConfigurationError(f"{where}: each line must be a JSON object with a 'prompt' field")
+        rows.append((where, row))
+    return rows
+
+
+def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int) -> list[dict[str, Any]]:
+    """Validate rows and expand them into one render item per clip."""
+    items, occurrences, explicit_ids = [], Counter(), {}
+    for where, row in rows:
+        prompt = row.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ConfigurationError(f"{where}: missing or empty 'prompt' (fields: {', '.join(FIELDS)})")
+        prompt = prompt.strip()
+        negative = row.get("negative_prompt") or ""
+        if not isinstance(negative, str):
+            raise ConfigurationError(f"{where}: 'negative_prompt' must be text")
+        row_seed = row.get("seed")
+        if row_seed is not None:
+            try:
+                row_seed = int(row_seed)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"{where}: 'seed'={row_seed!r} is not a whole number") from None
+            if not 0 <= row_seed < 2**63:
+                raise ConfigurationError(f"{where}: 'seed'={row_seed} must be in [0, 2**63)")
+        explicit = row.get("id")
+        if explicit is not None:
+            explicit = str(explicit)
+            if explicit in explicit_ids:
+                raise ConfigurationError(f"{where}: id {explicit!r} is already used at {explicit_ids[explicit]}")
+            explicit_ids[explicit] = where
+        occurrence = occurrences[prompt]
+        occurrences[prompt] += 1
+        for copy in range(videos_per_prompt):
+            item_seed = row_seed + copy if row_seed is not None else derived_seed(seed, prompt, occurrence, copy)
+            item_id = None if explicit is None else (explicit if videos_per_prompt == 1 else f"{explicit}-{copy}")
+            items.append({
+                "id": clip_id(prompt, negative, item_seed, item_id),
+                "prompt": prompt,
+                "negative_prompt": negative,
+                "seed": item_seed,
+                "source": where,
+            })
+    seen: dict[str, str] = {}
+    for item in items:  # identical prompt and seed twice would write one file twice
+        if item["id"] in seen:
+            raise ConfigurationError(f"{item['source']}: the same prompt with the same seed as {seen[item['id']]}; "
+                                     "give it another seed or drop the duplicate")
+        seen[item["id"]] = item["source"]
+    return items
+
+
+class PromptDataModule(LightningDataModule):
+    """Prompts to render, in batches.
+
+    Args:
+        prompts: a path to a ``.txt``, ``.csv`` or ``.jsonl`` file, or an inline list of prompts.
+        seed: base seed; items without an explicit ``seed`` get one derived from it, their prompt and
+            their copy number, so a clip never depends on the other prompts.
+        batch_size: prompts rendered together in one pipeline call.
+        videos_per_prompt: clips per prompt, each with its own seed (an explicit seed ``s`` gives ``s, s+1, ...``).
+    """
+
+    def __init__(self, prompts: str | list[str], seed: int = 0, batch_size: int = 1, videos_per_prompt: int = 1):
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("videos_per_prompt", videos_per_prompt)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"data.{name}={value!r} is not valid; it must be a whole number >= 1")
+        self.batch_size = batch_size
+        # read and validated now, before any model weights load
+        self.items = build_items(read_prompt_rows(prompts), seed, videos_per_prompt)
+
+    def predict_dataloader(self) -> DataLoader:
+        # a list of dicts stays a list: items carry text, not tensors
+        return DataLoader(self.items, batch_size=self.batch_size, shuffle=False, collate_fn=list)

@@ -1,0 +1,3 @@
+from samg_video.cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""The LightningModule that renders clips: holds a diffusers pipeline with a guidance method applied."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningModule
+
+from samg_video.api import apply_guidance
+from samg_video.errors import ConfigurationError
+from samg_video.families import DTYPES, get_family, resolve_source
+from samg_video.guidance.base import Guidance
+
+log = logging.getLogger(__name__)
+
+# Any value > 1 makes the stock pipelines batch [uncond, cond]; the guidance object sets the real scale.
+PIPELINE_CFG_SWITCH = 2.0
+
+
+class VideoGenerator(LightningModule):
+    """Renders a batch of prompts per ``predict_step`` with a diffusers pipeline and a guidance method.
+
+    Args:
+        guidance: how the unconditional and conditional predictions are combined, e.g.
+            ``samg_video.guidance.SAMG`` or ``samg_video.guidance.CFG``.
+        family: the model family: ``cogvideox`` or ``modelscope``.
+        source: a hub id (``THUDM/CogVideoX-2b``), a local pipeline directory, or ``tiny`` for a small
+            model with seeded random weights built offline (tests, demos).
+        height: frame height in pixels (family default when unset).
+        width: frame width in pixels (family default when unset).
+        num_frames: frames per clip (family default when unset).
+        fps: frame rate written into the clips (family default when unset).
+        num_inference_steps: sampling steps.
+        scheduler: ``ddim`` or ``dpm`` (the family's default when unset: DDIM).
+        dtype: weights dtype: ``float32``, ``float16`` or ``bfloat16``.
+        variant: weights variant on the hub, e.g. ``fp16`` (unset: the default weights).
+        negative_prompt: negative prompt for items that do not set their own.
+        enable_model_cpu_offload: keep each component on the CPU until it runs (large models on small GPUs).
+        vae_tiling: decode the latents in tiles to save memory.
+        vae_slicing: decode one clip of the batch at a time to save memory.
+    """
+
+    def __init__(
+        self,
+        guidance: Guidance,
+        family: str = "cogvideox",
+        source: str = "tiny",
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
+        fps: int | None = None,
+        num_inference_steps: int = 50,
+        scheduler: Literal["ddim", "dpm"] = "ddim",
+        dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+        variant: str | None = None,
+        negative_prompt: str = "",
+        enable_model_cpu_offload: bool = False,
+        vae_tiling: bool = False,
+        vae_slicing: bool = False,
+    ):
+        super().__init__()
+        if not isinstance(guidance, Guidance):
+            raise ConfigurationError(f"model.guidance must be a guidance object such as "
+                                     f"samg_video.guidance.SAMG, not {type(guidance).__name__}")
+        self.family = get_family(family)
+        if scheduler not in self.family.schedulers:
+            raise ConfigurationError(f"model.scheduler={scheduler!r} is not valid for {family}; choose one of "
+                                     f"{', '.join(self.family.schedulers)}")
+        if dtype not in DTYPES:
+            raise ConfigurationError(f"model.dtype={dtype!r} is not valid; choose one of {', '.join(DTYPES)}")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ConfigurationError(f"model.num_inference_steps={num_inference_steps!r} is not valid; "
+                                     "it must be a whole number >= 1")
+        # checked before any weights load: where they come from, and whether the family can make this clip
+        self.source = resolve_source(source, family)
+        defaults = self.family.tiny_size if self.source.kind == "tiny" else self.family.default_size
+        self.height = height or defaults["height"]
+        self.width = width or defaults["width"]
+        self.num_frames = num_frames or defaults["num_frames"]
+        self.fps = fps or defaults["fps"]
+        if not isinstance(self.fps, int) or self.fps < 1:
+            raise ConfigurationError(f"model.fps={fps!r} is not valid; it must be a whole number >= 1")
+        self.family.check_request(self.source, self.height, self.width, self.num_frames)
+
+        self.guidance = guidance
+        self.source_name = source
+        self.num_inference_steps = num_inference_steps
+        self.scheduler_name = scheduler
+        self.dtype_name = dtype
+        self.variant = variant
+        self.negative_prompt = negative_prompt
+        self.enable_model_cpu_offload = enable_model_cpu_offload
+        self.vae_tiling = vae_tiling
+        self.vae_slicing = vae_slicing
+        self.pipeline: Any = None
+
+    # ---- loading -------------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        """Load the pipeline once; Lightning calls this on every rank before moving the module."""
+        if self.pipeline is not None:
+            return
+        if self.source.kind == "tiny":
+            pipeline = self.family.with_scheduler(self.family.build_tiny(seed=0), self.scheduler_name)
+            if self.dtype_name != "float32":
+                pipeline.to(DTYPES[self.dtype_name])
+        else:
+            pipeline = self.family.load(self.source, DTYPES[self.dtype_name], self.scheduler_name, self.variant)
+        if self.vae_tiling:
+            pipeline.vae.enable_tiling()
+        if self.vae_slicing:
+            pipeline.vae.enable_slicing()
+        apply_guidance(pipeline, self.guidance)
+        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
+        if self.enable_model_cpu_offload and device.type != "cpu":
+            pipeline.enable_model_cpu_offload(device=device)
+            pass  # not registered as submodules: the offload hooks move each part when it runs
+        else:
+            if self.enable_model_cpu_offload:
+                log.warning("model.enable_model_cpu_offload is ignored when rendering on the CPU")
+            # registered as submodules so that Lightning moves them to this rank's device
+            self.components = torch.nn.ModuleDict(
+                {name: part for name, part in pipeline.components.items() if isinstance(part, torch.nn.Module)}
+            )
+        for part in pipeline.components.values():
+            if isinstance(part, torch.nn.Module):
+                part.requires_grad_(False).eval()
+        is_zero = self._trainer is None or self.trainer.is_global_zero
+        # per-step bar below the clips bar, on rank 0 only, cleared after each batch
+        pipeline.set_progress_bar_config(disable=not is_zero, leave=False, desc="denoising", position=1)
+        self.pipeline = pipeline
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def render(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Render one clip per item; a clip depends only on its item's prompt and seed."""
+        if self.pipeline is None:
+            self.configure_model()
+        # one CPU generator per item: the noise is the same on any device, rank and batch composition
+        generators = [torch.Generator("cpu").manual_seed(int(item["seed"])) for item in items]
+        output = self.pipeline(
+            prompt=[item["prompt"] for item in items],
+            negative_prompt=[item.get("negative_prompt") or self.negative_prompt for item in items],
+            height=self.height,
+            width=self.width,
+            num_frames=self.num_frames,
+            num_inference_steps=self.num_inference_steps,
+            guidance_scale=PIPELINE_CFG_SWITCH,
+            generator=generators,
+            output_type="np",
+            **self.family.call_arguments(self.pipeline),
+        )
+        statistics = self.guidance.statistics()
+        clips = []
+        for i, item in enumerate(items):
+            frames = np.clip(np.round(output.frames[i] * 255.0), 0, 255).astype(np.uint8)
+            clips.append({
+                "item": item,
+                "frames": frames,  # (F, H, W, 3) uint8 RGB
+                "fps": self.fps,
+                "guidance_statistics": statistics[i] if i < len(statistics) else None,
+            })
+        return clips
+
+    def predict_step(self, batch: list[dict[str, Any]], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
+        return self.render(batch)
+
+    def describe(self) -> dict[str, Any]:
+        """The model settings recorded with every clip."""
+        return {
+            "family": self.family.name,
+            "source": self.source_name,
+            "scheduler": self.scheduler_name,
+            "num_inference_steps": self.num_inference_steps,
+            "dtype": self.dtype_name,
+            "variant": self.variant,
+        }
