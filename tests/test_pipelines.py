@@ -1,0 +1,124 @@
+"""SAMG inside the real diffusers pipelines (tiny models, random weights) against the stock pipelines."""
+
+import numpy as np
+import pytest
+import torch
+
+from samg_video import CFG, SAMG, DynamicCFG, apply_guidance, remove_guidance
+from samg_video.denoiser import GuidedDenoiser
+from samg_video.families import get_family
+from samg_video.module import VideoGenerator
+
+PROMPTS = ["a red panda walking in a forest", "a small boat on the sea"]
+TOLERANCE = 1e-6
+
+
+def build(family_name, scheduler="ddim"):
+    family = get_family(family_name)
+    return family, family.with_scheduler(family.build_tiny(seed=0), scheduler)
+
+
+def latents(family, pipeline, guidance_scale, steps=3, **kwargs):
+    size = family.tiny_size
+    arguments = {**family.call_arguments(pipeline), **kwargs}
+    output = pipeline(
+        PROMPTS, height=size["height"], width=size["width"], num_frames=size["num_frames"],
+        num_inference_steps=steps, guidance_scale=guidance_scale, output_type="latent",
+        generator=[torch.Generator().manual_seed(s) for s in (3, 4)], **arguments,
+    )
+    return output.frames
+
+
+CASES = [("cogvideox", "ddim"), ("cogvideox", "dpm"), ("modelscope", "ddim"), ("modelscope", "dpm")]
+
+
+@pytest.mark.parametrize("family_name, scheduler", CASES)
+def test_samg_with_equal_scales_equals_stock_pipeline(family_name, scheduler):
+    family, pipeline = build(family_name, scheduler)
+    stock = latents(family, pipeline, guidance_scale=6.0)
+    apply_guidance(pipeline, SAMG(w_min=6.0, w_max=6.0))
+    guided = latents(family, pipeline, guidance_scale=2.0)  # the pipeline's own scale must not matter
+    assert (guided - stock).abs().max().item() <= TOLERANCE
+
+
+@pytest.mark.parametrize("family_name, scheduler", CASES)
+def test_samg_with_a_range_differs_from_cfg(family_name, scheduler):
+    family, pipeline = build(family_name, scheduler)
+    stock = latents(family, pipeline, guidance_scale=6.0)
+    apply_guidance(pipeline, SAMG(w_min=4.0, w_max=9.6))
+    assert (latents(family, pipeline, guidance_scale=6.0) - stock).abs().max().item() > 1e-3
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm"])
+def test_dynamic_cfg_equals_stock_dynamic_cfg(scheduler):
+    family, pipeline = build("cogvideox", scheduler)
+    stock = latents(family, pipeline, guidance_scale=6.0, steps=4, use_dynamic_cfg=True)
+    apply_guidance(pipeline, DynamicCFG(6.0))
+    guided = latents(family, pipeline, guidance_scale=2.0, steps=4)
+    assert (guided - stock).abs().max().item() <= TOLERANCE
+
+
+def test_cfg_object_equals_stock_pipeline():
+    family, pipeline = build("modelscope")
+    stock = latents(family, pipeline, guidance_scale=9.0)
+    apply_guidance(pipeline, CFG(9.0))
+    assert (latents(family, pipeline, guidance_scale=2.0) - stock).abs().max().item() <= TOLERANCE
+
+
+def test_apply_replaces_and_remove_restores():
+    family, pipeline = build("cogvideox")
+    stock = latents(family, pipeline, guidance_scale=6.0)
+    original = pipeline.transformer
+    apply_guidance(pipeline, SAMG(4.0, 9.6))
+    wrapper = apply_guidance(pipeline, CFG(6.0))  # applying again replaces, never nests
+    assert isinstance(pipeline.transformer, GuidedDenoiser) and wrapper.denoiser is original
+    assert pipeline.transformer.config is original.config  # attributes forwarded
+    remove_guidance(pipeline)
+    assert pipeline.transformer is original
+    assert torch.equal(latents(family, pipeline, guidance_scale=6.0), stock)
+
+
+def test_guidance_statistics_cover_every_step_of_each_call():
+    family, pipeline = build("cogvideox")
+    samg = SAMG(4.0, 9.6)
+    apply_guidance(pipeline, samg)
+    latents(family, pipeline, guidance_scale=2.0, steps=3)
+    latents(family, pipeline, guidance_scale=2.0, steps=5)  # a new call starts a new loop
+    stats = samg.statistics()
+    assert len(stats) == 2 and stats[0]["steps"] == 5 and len(stats[0]["per_step"]["mean_scale"]) == 5
+    assert all(4.0 <= value <= 9.6 for value in stats[0]["per_step"]["mean_scale"])
+
+
+def test_pipeline_scale_of_one_is_a_clear_error():
+    family, pipeline = build("cogvideox")
+    apply_guidance(pipeline, SAMG(4.0, 9.6))
+    with pytest.raises(RuntimeError, match="guidance_scale > 1"):
+        latents(family, pipeline, guidance_scale=1.0)
+
+
+def test_unsupported_pipeline_is_a_clear_error():
+    with pytest.raises(ValueError, match="object is not supported; supported pipelines: CogVideoXPipeline"):
+        apply_guidance(object(), SAMG(4.0, 9.6))
+
+
+def test_clip_does_not_depend_on_batch_composition():
+    module = VideoGenerator(SAMG(4.0, 9.6), family="cogvideox", source="tiny", num_inference_steps=3)
+    item = {"id": "a", "prompt": PROMPTS[0], "negative_prompt": "", "seed": 5}
+    other = {"id": "b", "prompt": PROMPTS[1], "negative_prompt": "", "seed": 9}
+    alone = module.render([item])[0]["frames"].astype(int)
+    batched = module.render([other, item])[1]["frames"].astype(int)
+    # the same noise and guidance; only BLAS summation order differs between batch sizes
+    assert np.abs(alone - batched).max() <= 1
+    reseeded = module.render([{**item, "seed": 6}])[0]["frames"].astype(int)
+    assert np.abs(alone - reseeded).max() > 10
+
+
+def test_loads_a_local_safetensors_directory(tmp_path):
+    family, pipeline = build("cogvideox")
+    pipeline.save_pretrained(tmp_path, safe_serialization=True)
+    assert list((tmp_path / "transformer").glob("*.safetensors"))
+    tiny = VideoGenerator(SAMG(4.0, 9.6), family="cogvideox", source="tiny", num_inference_steps=2)
+    local = VideoGenerator(SAMG(4.0, 9.6), family="cogvideox", source=str(tmp_path), num_inference_steps=2,
+                           height=32, width=64, num_frames=9, fps=8)
+    item = {"id": "a", "prompt": PROMPTS[0], "negative_prompt": "", "seed": 5}
+    assert np.array_equal(tiny.render([item])[0]["frames"], local.render([item])[0]["frames"])
