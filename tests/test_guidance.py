@@ -226,3 +226,32 @@ def test_describe_gives_the_config_import_path():
     assert described["class_path"] == "samg_video.guidance.SAMG"
     assert described["init_args"]["w_min"] == 4.0 and described["init_args"]["temporal_sigma"] == 1.0
     assert CFG(6).describe() == {"class_path": "samg_video.guidance.CFG", "init_args": {"scale": 6.0}}
+
+
+def test_gaussian_smoothing_matches_replicate_padded_convolution(generator):
+    """The smoothing matrix against the straightforward pad-and-convolve definition."""
+    import torch.nn.functional as F
+
+    from samg_video.guidance.smoothing import gaussian_kernel, gaussian_smooth
+
+    values = torch.rand(2, 7, 5, 6, generator=generator, dtype=torch.float64)
+    for dim, sigma in ((1, 0.7), (1, 3.0), (2, 1.0), (3, 1.5)):
+        kernel = gaussian_kernel(sigma)
+        radius = kernel.numel() // 2
+        rows = values.movedim(dim, -1).reshape(-1, 1, values.shape[dim])
+        padded = rows
+        for _ in range(radius):  # replicate one element per side at a time: works for any radius
+            padded = F.pad(padded, (1, 1), mode="replicate")
+        expected = F.conv1d(padded, kernel.view(1, 1, -1)).reshape(values.movedim(dim, -1).shape).movedim(-1, dim)
+        torch.testing.assert_close(gaussian_smooth(values, dim, sigma), expected)
+    constant = torch.full((1, 9, 4, 4), 2.5)
+    torch.testing.assert_close(gaussian_smooth(constant, 1, 2.0), constant)
+
+
+def test_fused_default_path_equals_the_general_path(generator):
+    """The default formula runs fused into one affine pass; it must agree with normalise-then-map."""
+    uncond, cond = pair("BFCHW", generator)
+    samg = SAMG(4.0, 9.6)
+    energy = samg.guidance_energy(cond - uncond, "BFCHW")
+    general = 9.6 - samg.normalise(energy) * (9.6 - 4.0)
+    torch.testing.assert_close(samg.scales_from_energy(energy), general, rtol=0, atol=1e-5)

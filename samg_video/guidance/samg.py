@@ -34,9 +34,10 @@ from samg_video.guidance.smoothing import gaussian_smooth
 NORMALISATION_EPS = 1e-8
 # a voxel counts as "at" a bound when its scale is within this share of the range of it
 AT_BOUND_TOLERANCE = 0.01
-# energy quantiles are read from a strided subsample of at most this many voxels per sample, so the
-# statistics cost no sort of the full map
-STATISTICS_SAMPLE = 4096
+# shares at the bounds and energy quantiles are estimated from a fixed strided sample of about this many
+# voxels per sample and step, kept on the device and evaluated once per clip: a step pays for one mean
+# and one small copy (the mean scale is exact)
+STATISTICS_SAMPLE = 1024
 STATISTICS_QUANTILES = (0.05, 0.5, 0.95)
 
 ENERGIES = ("mean_square", "l2")
@@ -135,7 +136,11 @@ class SAMG(Guidance):
     # ---- state -------------------------------------------------------------------------------
     def reset(self) -> None:
         self._ema_state: torch.Tensor | None = None
-        self._step_rows: list[torch.Tensor] = []  # one (B, 5) device tensor per active step
+        # per-clip buffers, allocated at the first active step and filled in place: tensors kept alive
+        # step after step would fragment the heap and make every latent-sized allocation fault in pages
+        self._mean_scales: torch.Tensor | None = None  # (steps, B)
+        self._samples: torch.Tensor | None = None  # (steps, 2, B, N): scale and energy samples
+        self._recorded = 0
         self._steps_seen = 0
 
     def is_active(self, step: Step) -> bool:
@@ -144,10 +149,10 @@ class SAMG(Guidance):
     # ---- the method ----------------------------------------------------------------------------
     def guidance_energy(self, delta: torch.Tensor, layout: str) -> torch.Tensor:
         """Per-voxel energy of the delta score, shape ``(B, F, H, W)``."""
-        dim = channel_dim(layout)
-        # vector_norm avoids a latent-sized delta**2 temporary
-        norm = torch.linalg.vector_norm(delta, dim=dim)
-        energy = norm if self.energy == "l2" else norm.square_().div_(delta.shape[dim])
+        # square-then-reduce: torch.linalg.vector_norm over a middle dimension is ~50x slower on CPU
+        energy = torch.mul(delta, delta).mean(dim=channel_dim(layout))
+        if self.energy == "l2":
+            energy = energy.mul_(delta.shape[channel_dim(layout)]).sqrt_()
         return to_voxel_map(energy, layout)
 
     def smooth(self, energy: torch.Tensor) -> torch.Tensor:
@@ -157,16 +162,21 @@ class SAMG(Guidance):
             energy = gaussian_smooth(energy, 1, self.temporal_sigma)
         return energy
 
-    def normalise(self, energy: torch.Tensor) -> torch.Tensor:
-        """Energy mapped to [0, 1] within each normalisation scope."""
+    def normalising_affine(self, energy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(slope, offset)`` with ``En = E * slope + offset``, broadcastable against ``E``."""
         flat = energy.flatten(1) if self.norm_scope == "clip" else energy.flatten(2)
         if self.normalization == "minmax":
             low, high = flat.amin(dim=-1), flat.amax(dim=-1)
         else:
             bounds = torch.tensor(self.quantile_bounds, device=energy.device, dtype=energy.dtype)
             low, high = torch.quantile(flat, bounds, dim=-1)
-        low, high = _expand_to(low, energy), _expand_to(high, energy)
-        normalised = (energy - low) / (high - low + NORMALISATION_EPS)
+        slope = 1.0 / (high - low + NORMALISATION_EPS)
+        return _expand_to(slope, energy), _expand_to(-low * slope, energy)
+
+    def normalise(self, energy: torch.Tensor) -> torch.Tensor:
+        """Energy mapped to [0, 1] within each normalisation scope."""
+        slope, offset = self.normalising_affine(energy)
+        normalised = torch.addcmul(offset, energy, slope)
         return normalised.clamp_(0, 1) if self.normalization == "quantile" else normalised
 
     def scale_map(self, delta: torch.Tensor, layout: str) -> torch.Tensor:
@@ -174,18 +184,24 @@ class SAMG(Guidance):
         return self.scales_from_energy(self.guidance_energy(delta, layout))
 
     def scales_from_energy(self, energy: torch.Tensor) -> torch.Tensor:
-        normalised = self.normalise(self.smooth(energy))
+        energy = self.smooth(energy)
+        span = self.w_min - self.w_max
+        if self.mapping == "linear" and self.normalization == "minmax" and self.step_ema == 0:
+            # the default, fused into one pass: W = w_max + span * (E * slope + offset). With
+            # w_min == w_max the slope is 0 and every voxel gets exactly w_max.
+            slope, offset = self.normalising_affine(energy)
+            return torch.addcmul(offset * span + self.w_max, energy, slope * span)
+        normalised = self.normalise(energy)
         if self.step_ema > 0:
             previous = self._ema_state
             if previous is not None and previous.shape == normalised.shape:
                 normalised = torch.lerp(normalised, previous, self.step_ema)
             self._ema_state = normalised
         if self.mapping == "linear":
-            return self.w_max - normalised * (self.w_max - self.w_min)
+            return normalised.mul(span).add_(self.w_max)  # w_max - En * (w_max - w_min)
         flat = normalised.flatten(1) if self.norm_scope == "clip" else normalised.flatten(2)
         cut = _expand_to(torch.quantile(flat, self.threshold_quantile, dim=-1), normalised)
-        high, low = torch.tensor(self.w_min), torch.tensor(self.w_max)
-        return torch.where(normalised >= cut, high.to(normalised), low.to(normalised))
+        return torch.where(normalised >= cut, self.w_min, self.w_max).to(normalised.dtype)
 
     def combine(self, uncond: torch.Tensor, cond: torch.Tensor, layout: str, step: Step) -> torch.Tensor:
         self._steps_seen = step.count
@@ -195,35 +211,42 @@ class SAMG(Guidance):
         energy = self.guidance_energy(delta, layout)
         scales = self.scales_from_energy(energy)
         if self.collect_statistics:
-            self._record(scales, energy)
-        # same operation order as CFG (uncond + w * delta), so w_min == w_max == s matches CFG exactly
-        return uncond + delta.mul_(broadcast_voxel_map(scales, layout))
+            self._record(scales, energy, step)
+        # the delta buffer becomes the output (no new latent-sized allocation); W * delta + uncond rounds
+        # exactly like CFG's uncond + w * delta, as addition commutes: w_min == w_max == s is CFG at s
+        return delta.mul_(broadcast_voxel_map(scales, layout)).add_(uncond)
 
     # ---- statistics ------------------------------------------------------------------------------
-    def _record(self, scales: torch.Tensor, energy: torch.Tensor) -> None:
-        tolerance = AT_BOUND_TOLERANCE * (self.w_max - self.w_min)
-        flat_scales = scales.flatten(1)
-        energy = energy.flatten(1)
-        stride = max(1, energy.shape[1] // STATISTICS_SAMPLE)
-        quantiles = torch.quantile(
-            energy[:, ::stride], torch.tensor(STATISTICS_QUANTILES, device=energy.device), dim=1
-        )
-        row = torch.stack(
-            [
-                flat_scales.mean(dim=1),
-                (flat_scales <= self.w_min + tolerance).float().mean(dim=1),
-                (flat_scales >= self.w_max - tolerance).float().mean(dim=1),
-                *quantiles,
-            ],
-            dim=1,
-        )
-        self._step_rows.append(row)
+    def _record(self, scales: torch.Tensor, energy: torch.Tensor, step: Step) -> None:
+        flat_scales, flat_energy = scales.flatten(1), energy.flatten(1)
+        stride = max(1, flat_scales.shape[1] // STATISTICS_SAMPLE)
+        sampled_scales, sampled_energy = flat_scales[:, ::stride], flat_energy[:, ::stride]
+        shape = (step.count, 2, *sampled_scales.shape)
+        if self._samples is None or self._samples.shape != shape or self._recorded >= step.count:
+            self._samples = torch.empty(shape, device=scales.device, dtype=scales.dtype)
+            self._mean_scales = torch.empty(shape[0], shape[2], device=scales.device, dtype=scales.dtype)
+            self._recorded = 0
+        row = self._recorded
+        torch.mean(flat_scales, dim=1, out=self._mean_scales[row])
+        self._samples[row, 0].copy_(sampled_scales)
+        self._samples[row, 1].copy_(sampled_energy)
+        self._recorded += 1
 
     def statistics(self) -> list[dict[str, Any]]:
-        """Per-sample statistics over the active steps; a single device-to-host copy."""
-        if not self._step_rows:
+        """Per-sample statistics over the active steps; one device-to-host copy per clip."""
+        if not self._recorded:
             return []
-        table = torch.stack(self._step_rows).cpu()  # (steps, B, 6)
+        samples = self._samples[: self._recorded]  # (steps, 2, B, N)
+        scales, energy = samples[:, 0], samples[:, 1]
+        tolerance = AT_BOUND_TOLERANCE * (self.w_max - self.w_min)
+        quantiles = torch.quantile(energy, torch.tensor(STATISTICS_QUANTILES, device=energy.device), dim=2)
+        columns = [
+            self._mean_scales[: self._recorded],
+            (scales <= self.w_min + tolerance).float().mean(dim=2),
+            (scales >= self.w_max - tolerance).float().mean(dim=2),
+            *quantiles,
+        ]
+        table = torch.stack(columns, dim=2).cpu()  # (steps, B, 6)
         names = ["mean_scale", "share_at_w_min", "share_at_w_max", "energy_q05", "energy_q50", "energy_q95"]
         result = []
         for sample in range(table.shape[1]):
