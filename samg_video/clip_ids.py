@@ -8,6 +8,7 @@ import unicodedata
 
 MAX_SLUG_LENGTH = 48
 SUFFIX_LENGTH = 8
+MAX_ID_LENGTH = MAX_SLUG_LENGTH + 1 + SUFFIX_LENGTH
 
 
 def slugify(text: str, max_length: int = MAX_SLUG_LENGTH) -> str:
@@ -26,7 +27,8 @@ def stable_suffix(*parts: object) -> str:
 def clip_id(prompt: str, negative_prompt: str, seed: int, explicit_id: str | None = None) -> str:
     """``<slug of the prompt>-<hash of prompt, negative prompt and seed>``, or a sanitised explicit id."""
     if explicit_id is not None:
-        slug = slugify(explicit_id, max_length=MAX_SLUG_LENGTH + SUFFIX_LENGTH + 1)
-        # keep distinct explicit ids distinct after sanitising ("a/b" and "a b" both slug to "a-b")
-        return slug if slug == explicit_id else f"{slug}-{stable_suffix(explicit_id)}"
+        if slugify(explicit_id, max_length=MAX_ID_LENGTH) == explicit_id:
+            return explicit_id  # already a safe id: kept as written
+        # sanitised ids get a hash, so distinct ids stay distinct ("a/b" and "a b" both slug to "a-b")
+        return f"{slugify(explicit_id)}-{stable_suffix(explicit_id)}"
     return f"{slugify(prompt)}-{stable_suffix(prompt, negative_prompt, seed)}"

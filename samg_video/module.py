@@ -114,12 +114,13 @@ class VideoGenerator(LightningModule):
             pipeline.vae.enable_slicing()
         apply_guidance(pipeline, self.guidance)
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
-        if self.enable_model_cpu_offload and device.type != "cpu":
+        offload = self.enable_model_cpu_offload and device.type != "cpu"
+        if self.enable_model_cpu_offload and not offload:
+            log.warning("model.enable_model_cpu_offload is ignored when rendering on the CPU")
+        if offload:
+            # the offload hooks move each component to the device only while it runs
             pipeline.enable_model_cpu_offload(device=device)
-            pass  # not registered as submodules: the offload hooks move each part when it runs
         else:
-            if self.enable_model_cpu_offload:
-                log.warning("model.enable_model_cpu_offload is ignored when rendering on the CPU")
             # registered as submodules so that Lightning moves them to this rank's device
             self.components = torch.nn.ModuleDict(
                 {name: part for name, part in pipeline.components.items() if isinstance(part, torch.nn.Module)}
