@@ -255,3 +255,13 @@ def test_fused_default_path_equals_the_general_path(generator):
     energy = samg.guidance_energy(cond - uncond, "BFCHW")
     general = 9.6 - samg.normalise(energy) * (9.6 - 4.0)
     torch.testing.assert_close(samg.scales_from_energy(energy), general, rtol=0, atol=1e-5)
+
+
+def test_sorted_quantiles_match_torch_quantile(generator):
+    from samg_video.guidance.samg import sorted_quantiles
+
+    for count in (1, 2, 7, 1000):
+        values = torch.rand(3, 2, count, generator=generator)
+        expected = torch.quantile(values, torch.tensor([0.05, 0.5, 0.95]), dim=2)
+        got = torch.stack(sorted_quantiles(values.sort(dim=2).values, (0.05, 0.5, 0.95)))
+        torch.testing.assert_close(got, expected)

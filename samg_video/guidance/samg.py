@@ -170,8 +170,8 @@ class SAMG(Guidance):
         else:
             bounds = torch.tensor(self.quantile_bounds, device=energy.device, dtype=energy.dtype)
             low, high = torch.quantile(flat, bounds, dim=-1)
-        slope = 1.0 / (high - low + NORMALISATION_EPS)
-        return _expand_to(slope, energy), _expand_to(-low * slope, energy)
+        slope = torch.reciprocal((high - low).add_(NORMALISATION_EPS))
+        return _expand_to(slope, energy), _expand_to(low.mul_(slope).neg_(), energy)
 
     def normalise(self, energy: torch.Tensor) -> torch.Tensor:
         """Energy mapped to [0, 1] within each normalisation scope."""
@@ -190,7 +190,7 @@ class SAMG(Guidance):
             # the default, fused into one pass: W = w_max + span * (E * slope + offset). With
             # w_min == w_max the slope is 0 and every voxel gets exactly w_max.
             slope, offset = self.normalising_affine(energy)
-            return torch.addcmul(offset * span + self.w_max, energy, slope * span)
+            return torch.addcmul(offset.mul_(span).add_(self.w_max), energy, slope.mul_(span))
         normalised = self.normalise(energy)
         if self.step_ema > 0:
             previous = self._ema_state
@@ -228,8 +228,7 @@ class SAMG(Guidance):
             self._recorded = 0
         row = self._recorded
         torch.mean(flat_scales, dim=1, out=self._mean_scales[row])
-        self._samples[row, 0].copy_(sampled_scales)
-        self._samples[row, 1].copy_(sampled_energy)
+        torch.stack((sampled_scales, sampled_energy), out=self._samples[row])
         self._recorded += 1
 
     def statistics(self) -> list[dict[str, Any]]:
@@ -239,12 +238,11 @@ class SAMG(Guidance):
         samples = self._samples[: self._recorded]  # (steps, 2, B, N)
         scales, energy = samples[:, 0], samples[:, 1]
         tolerance = AT_BOUND_TOLERANCE * (self.w_max - self.w_min)
-        quantiles = torch.quantile(energy, torch.tensor(STATISTICS_QUANTILES, device=energy.device), dim=2)
         columns = [
             self._mean_scales[: self._recorded],
             (scales <= self.w_min + tolerance).float().mean(dim=2),
             (scales >= self.w_max - tolerance).float().mean(dim=2),
-            *quantiles,
+            *sorted_quantiles(energy.sort(dim=2).values, STATISTICS_QUANTILES),
         ]
         table = torch.stack(columns, dim=2).cpu()  # (steps, B, 6)
         names = ["mean_scale", "share_at_w_min", "share_at_w_max", "energy_q05", "energy_q50", "energy_q95"]
@@ -255,6 +253,19 @@ class SAMG(Guidance):
             result.append({"steps": self._steps_seen, "active_steps": table.shape[0], **summary,
                            "per_step": per_step})
         return result
+
+
+def sorted_quantiles(ordered: torch.Tensor, quantiles: tuple[float, ...]) -> list[torch.Tensor]:
+    """Quantiles along the last dimension of already sorted values, linearly interpolated as
+    ``torch.quantile`` does, without its per-call overhead on small inputs."""
+    last = ordered.shape[-1] - 1
+    result = []
+    for q in quantiles:
+        position = q * last
+        below = int(position)
+        above = min(below + 1, last)
+        result.append(torch.lerp(ordered[..., below], ordered[..., above], position - below))
+    return result
 
 
 def _pair(name: str, value: Any) -> tuple[float, float]:
