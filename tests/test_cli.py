@@ -114,3 +114,14 @@ def test_samg_video_script_and_module_start_the_same_cli(workdir):
     for script in ("samg-video", None):
         result = run(["predict", "--help"], cwd=workdir, script=script)
         assert result.returncode == 0 and "--output_dir" in result.stdout
+
+
+def test_run_config_never_overwrites_the_input_config(workdir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    config = out / "run_config.yaml"
+    config.write_text(TINY_CONFIG.read_text())
+    before = config.read_text()
+    result = run(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]"], cwd=workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert config.read_text() == before and len(list(out.glob("*.mp4"))) == 1

@@ -122,3 +122,27 @@ def test_loads_a_local_safetensors_directory(tmp_path):
                            height=32, width=64, num_frames=9, fps=8)
     item = {"id": "a", "prompt": PROMPTS[0], "negative_prompt": "", "seed": 5}
     assert np.array_equal(tiny.render([item])[0]["frames"], local.render([item])[0]["frames"])
+
+
+def test_local_directory_with_pickle_weights_is_refused_before_loading(tmp_path):
+    family, pipeline = build("cogvideox")
+    pipeline.save_pretrained(tmp_path, safe_serialization=False)
+    with pytest.raises(ValueError, match=r"transformer/ holds weights only as pickle files .* safetensors only"):
+        VideoGenerator(SAMG(4.0, 9.6), family="cogvideox", source=str(tmp_path), height=32, width=64, num_frames=9)
+
+
+def test_frame_limits_follow_the_local_transformer_config(tmp_path):
+    family, pipeline = build("cogvideox")
+    pipeline.save_pretrained(tmp_path, safe_serialization=True)
+    VideoGenerator(SAMG(4.0, 9.6), source=str(tmp_path), height=32, width=64, num_frames=49)
+    with pytest.raises(ValueError, match=r"num_frames=53 is longer than .* 5, 9, 13, \.\.\., 49"):
+        VideoGenerator(SAMG(4.0, 9.6), source=str(tmp_path), height=32, width=64, num_frames=53)
+
+
+def test_pipeline_components_are_submodules_so_lightning_moves_them():
+    module = VideoGenerator(SAMG(4.0, 9.6), family="modelscope", source="tiny", num_inference_steps=2)
+    module.configure_model()
+    children = dict(module.named_children())["components"]
+    assert {"unet", "vae", "text_encoder"} <= set(children.keys())
+    module.to(torch.float64)  # what Lightning's device placement does, with a dtype we can see on the CPU
+    assert next(module.pipeline.unet.parameters()).dtype == torch.float64

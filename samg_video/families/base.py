@@ -46,6 +46,7 @@ def resolve_source(source: str, family: str) -> Source:
                 f"model.source={source!r} is a directory without model_index.json; point it at a diffusers "
                 "pipeline folder (as written by save_pretrained or downloaded from the hub)"
             )
+        _check_safetensors(Path(expanded), source)
         return Source("local", expanded)
     if expanded.startswith(("/", ".", "~")) or expanded.count("/") != 1:
         raise ConfigurationError(
@@ -71,6 +72,23 @@ def resolve_source(source: str, family: str) -> Source:
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise ModelUnavailableError(unavailable_message(source, family, reason)) from None
     return Source("hub", source)
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+def _check_safetensors(directory: Path, source: str) -> None:
+    """Refuse components whose weights exist only as pickle files: unpickling can run code."""
+    for component in sorted(p for p in directory.iterdir() if (p / "config.json").is_file()):
+        files = [f.name for f in component.iterdir() if f.is_file()]
+        has_pickle = any(name.endswith(PICKLE_SUFFIXES) for name in files)
+        if has_pickle and not any(name.endswith(".safetensors") for name in files):
+            raise ConfigurationError(
+                f"model.source={source!r}: {component.name}/ holds weights only as pickle files "
+                f"({', '.join(n for n in files if n.endswith(PICKLE_SUFFIXES))}); samg-video loads safetensors "
+                "only. Convert them where you trust the files, e.g. "
+                "DiffusionPipeline.from_pretrained(DIR).save_pretrained(NEW_DIR, safe_serialization=True)"
+            )
 
 
 def unavailable_message(source: str, family: str, reason: str) -> str:
