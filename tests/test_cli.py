@@ -125,3 +125,18 @@ def test_run_config_never_overwrites_the_input_config(workdir, tmp_path):
     result = run(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]"], cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert config.read_text() == before and len(list(out.glob("*.mp4"))) == 1
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_parses(config, capsys, monkeypatch):
+    from samg_video.cli import main
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "-c", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == "samg_video.module.VideoGenerator"
+    assert printed["data"]["class_path"] == "datamodules.prompts.PromptDataModule"
+    assert printed["output_dir"].startswith("outputs/")
+    assert any(c["class_path"] == "samg_video.writer.ClipWriter" for c in printed["trainer"]["callbacks"])

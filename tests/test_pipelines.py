@@ -146,3 +146,26 @@ def test_pipeline_components_are_submodules_so_lightning_moves_them():
     assert {"unet", "vae", "text_encoder"} <= set(children.keys())
     module.to(torch.float64)  # what Lightning's device placement does, with a dtype we can see on the CPU
     assert next(module.pipeline.unet.parameters()).dtype == torch.float64
+
+
+class HalfPrecisionDenoiser(torch.nn.Module):
+    """Returns its input in bfloat16, like a bf16 model's forward (tuple output, return_dict=False)."""
+
+    def forward(self, hidden_states, timestep=None, **kwargs):
+        return (hidden_states.to(torch.bfloat16) * 1.5,)
+
+
+class FakePipeline:
+    def __init__(self, denoiser):
+        self.unet = denoiser
+        self.scheduler = type("Scheduler", (), {"timesteps": torch.tensor([999, 500])})()
+
+
+@pytest.mark.parametrize("keep_float32, dtype", [(True, torch.float32), (False, torch.bfloat16)])
+def test_wrapper_returns_the_dtype_the_stock_pipeline_would_have(keep_float32, dtype):
+    pipeline = FakePipeline(HalfPrecisionDenoiser())
+    wrapper = GuidedDenoiser(pipeline.unet, SAMG(4.0, 9.6), "BCFHW", keep_float32, pipeline)
+    latents = torch.randn(4, 4, 3, 4, 8)  # a doubled batch of 2
+    (output,) = wrapper(latents, timestep=torch.tensor(999))
+    assert output.dtype == dtype and output.shape == latents.shape
+    assert torch.equal(output[:2], output[2:])  # [g, g]: the pipeline's own combine then yields g

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+
 # a small word-level vocabulary; unknown words map to <unk>, which is fine for random weights
 WORDS = (
     "a an the of in on at with and to by from over under near is are "
@@ -33,9 +37,6 @@ def t5_encoder(width: int, vocab_size: int):
 
 def clip_tokenizer(max_length: int):
     from transformers import CLIPTokenizer
-    import json
-    import os
-    import tempfile
 
     tokens = ["<|startoftext|>", "<|endoftext|>"] + [w + "</w>" for w in WORDS] + list("abcdefghijklmnopqrstuvwxyz")
     vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
