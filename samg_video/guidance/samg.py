@@ -141,7 +141,6 @@ class SAMG(Guidance):
         self._mean_scales: torch.Tensor | None = None  # (steps, B)
         self._samples: torch.Tensor | None = None  # (steps, 2, B, N): scale and energy samples
         self._recorded = 0
-        self._steps_seen = 0
 
     def is_active(self, step: Step) -> bool:
         return self.window[0] <= step.fraction < self.window[1]
@@ -204,7 +203,6 @@ class SAMG(Guidance):
         return torch.where(normalised >= cut, self.w_min, self.w_max).to(normalised.dtype)
 
     def combine(self, uncond: torch.Tensor, cond: torch.Tensor, layout: str, step: Step) -> torch.Tensor:
-        self._steps_seen = step.count
         delta = cond - uncond
         if not self.is_active(step):
             return uncond + self.w_base * delta
@@ -235,7 +233,8 @@ class SAMG(Guidance):
         """Per-sample statistics over the active steps; one device-to-host copy per clip."""
         if not self._recorded:
             return []
-        samples = self._samples[: self._recorded]  # (steps, 2, B, N)
+        steps = self._samples.shape[0]  # the buffer is allocated with one row per sampling step
+        samples = self._samples[: self._recorded]  # (active steps, 2, B, N)
         scales, energy = samples[:, 0], samples[:, 1]
         tolerance = AT_BOUND_TOLERANCE * (self.w_max - self.w_min)
         columns = [
@@ -250,7 +249,7 @@ class SAMG(Guidance):
         for sample in range(table.shape[1]):
             per_step = {name: table[:, sample, i].tolist() for i, name in enumerate(names)}
             summary = {name: sum(values) / len(values) for name, values in per_step.items()}
-            result.append({"steps": self._steps_seen, "active_steps": table.shape[0], **summary,
+            result.append({"steps": steps, "active_steps": table.shape[0], **summary,
                            "per_step": per_step})
         return result
 
