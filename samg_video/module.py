@@ -153,6 +153,7 @@ class VideoGenerator(LightningModule):
             **self.family.call_arguments(self.pipeline),
         )
         statistics = self.guidance.statistics()
+        model, guidance = self.describe(), self.guidance.describe()
         clips = []
         for i, item in enumerate(items):
             frames = np.clip(np.round(output.frames[i] * 255.0), 0, 255).astype(np.uint8)
@@ -160,6 +161,9 @@ class VideoGenerator(LightningModule):
                 "item": item,
                 "frames": frames,  # (F, H, W, 3) uint8 RGB
                 "fps": self.fps,
+                "frames_origin": "in memory, before encoding",
+                "model": model,
+                "guidance": guidance,
                 "guidance_statistics": statistics[i] if i < len(statistics) else None,
             })
         return clips

@@ -1,0 +1,184 @@
+"""Callback that scores every clip of a run with the temporal metrics and writes the run's metric files:
+
+- ``<output_dir>/metrics.jsonl``: one line per clip, appended as each clip is scored;
+- ``<output_dir>/summary.json`` and ``summary.csv``: per metric mean, standard deviation and count,
+  written once at the end of the run from every rank's lines;
+- ``<output_dir>/errors.jsonl``: clips that could not be read (evaluation runs), with the reason.
+
+When rendering, the metrics are computed on the in-memory frames, before encoding, and also go into
+each clip's JSON under ``metrics`` (``ClipWriter`` waits for them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
+
+from samg_video.background import BackgroundWork
+from samg_video.errors import ConfigurationError
+from samg_video.metrics.statistics import summarize_records
+from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options
+from samg_video.video_io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+ERRORS_FILE = "errors.jsonl"
+SUMMARY_JSON = "summary.json"
+SUMMARY_CSV = "summary.csv"
+IDENTITY_FIELDS = ("id", "prompt", "negative_prompt", "seed", "source")
+
+
+class ClipMetrics(Callback):
+    """Temporal-consistency metrics of every clip: VBench flicker, Lai et al.'s warping error, temporal LPIPS.
+
+    Args:
+        metrics: which to compute: any of ``flicker``, ``warping_error``, ``temporal_lpips``.
+        flow_backend: optical flow for the warping error: ``dis`` (OpenCV DIS, default, no weights),
+            ``farneback``, ``raft_large`` or ``raft_small`` (torchvision RAFT, local weights needed).
+        dis_preset: DIS speed/accuracy: ``ultrafast``, ``fast`` or ``medium``.
+        raft_weights: torchvision RAFT weights file; unset, the torch hub cache.
+        lpips_net: LPIPS trunk: ``alex``, ``vgg`` or ``squeeze``.
+        lpips_weights: torchvision ImageNet weights of the LPIPS trunk; unset, the torch hub cache.
+            Without them temporal LPIPS is null, with the reason (one warning, no failure).
+        lpips_random_trunk_seed: tests only: a seeded random LPIPS trunk; the values are meaningless.
+        output_dir: where the metric files go; unset, the run's ``--output_dir``.
+        background: score on a worker thread so that the accelerator renders the next batch meanwhile;
+            unset, on when the run uses an accelerator other than the CPU.
+    """
+
+    def __init__(self, metrics: list[str] = list(METRIC_NAMES), flow_backend: str = "dis",
+                 dis_preset: str = "medium", raft_weights: str | None = None, lpips_net: str = "alex",
+                 lpips_weights: str | None = None, lpips_random_trunk_seed: int | None = None,
+                 output_dir: str | None = None, background: bool | None = None):
+        check_metric_options(list(metrics), flow_backend, dis_preset, raft_weights, lpips_net, lpips_weights)
+        self.options = dict(metrics=list(metrics), flow_backend=flow_backend, dis_preset=dis_preset,
+                            raft_weights=raft_weights, lpips_net=lpips_net, lpips_weights=lpips_weights,
+                            lpips_random_trunk_seed=lpips_random_trunk_seed)
+        self.output_dir = output_dir
+        self.background = background
+        self.suite: TemporalMetrics | None = None
+        self.work: BackgroundWork | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        from samg_video.writer import ClipWriter
+
+        position = trainer.callbacks.index(self)
+        writers = [i for i, callback in enumerate(trainer.callbacks) if isinstance(callback, ClipWriter)]
+        if any(i < position for i in writers):
+            raise ConfigurationError("trainer.callbacks: list samg_video.clip_metrics.ClipMetrics before "
+                                     "samg_video.writer.ClipWriter, so that each clip's JSON gets its metrics")
+        self.directory = Path(self.output_dir or trainer.default_root_dir)
+        device = trainer.strategy.root_device
+        if self.suite is None:
+            self.suite = TemporalMetrics(**self.options, device=device)
+        background = device.type != "cpu" if self.background is None else self.background
+        self.work = BackgroundWork("clip-metrics", enabled=background)
+
+    def on_predict_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
+                             dataloader_idx: int = 0) -> None:
+        for clip in outputs or []:
+            if clip.get("error"):
+                self.work.submit(self._record_error, clip)
+            else:
+                clip["metrics"] = self.work.submit(self._score, clip)
+
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        self.work.drain()
+        trainer.strategy.barrier()  # every rank's lines are in metrics.jsonl before the summary reads them
+        if trainer.is_global_zero:
+            self.write_summary(self.directory)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        # keep what was already rendered: finish scoring the clips in flight
+        if self.work is not None:
+            try:
+                self.work.drain()
+            except Exception as error:  # the run is failing already; report, do not mask the cause
+                log.error("scoring the remaining clips failed: %s", error)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self.work is not None:
+            self.work.close()
+
+    # ---- per clip (on the worker thread when in the background) --------------------------------
+    def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
+        metrics = self.suite(clip["frames"])
+        frames = clip["frames"]
+        line = {**_identity(clip), "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
+                "width": int(frames.shape[2]), "fps": clip.get("fps"), **metrics,
+                "frames": clip.get("frames_origin"), "model": clip.get("model"), "guidance": clip.get("guidance")}
+        append_line(self.directory / METRICS_FILE, line)
+        return metrics
+
+    def _record_error(self, clip: dict[str, Any]) -> None:
+        append_line(self.directory / ERRORS_FILE, {**_identity(clip), "reason": clip["error"]})
+
+    # ---- end of run ----------------------------------------------------------------------------
+    def write_summary(self, directory: Path) -> dict[str, Any]:
+        records = read_lines(directory / METRICS_FILE)
+        errors = [e for i, e in read_lines(directory / ERRORS_FILE).items() if i not in records]
+        summary = summarize_records(list(records.values()))
+        summary["errors"] = len(errors)
+        summary["note"] = ("flicker is reported for every clip; VBench applies it to static-camera clips only. "
+                           "std is the sample standard deviation (n - 1).")
+        write_json(directory / SUMMARY_JSON, summary)
+        with atomic_path(directory / SUMMARY_CSV) as temporary:
+            temporary.write_text(_summary_csv(summary), encoding="utf-8")
+        return summary
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line appended with a single write, so lines from several ranks never interleave."""
+    data = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
+
+
+def read_lines(path: Path) -> dict[str, dict[str, Any]]:
+    """The records of a JSON-lines file by clip id, the last line of an id winning (a re-run's)."""
+    records: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return records
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError:  # a line cut short by a crash
+            log.warning("%s:%d is not valid JSON; skipped", path, number)
+            continue
+        records[str(record.get("id"))] = record
+    return records
+
+
+def _identity(clip: dict[str, Any]) -> dict[str, Any]:
+    item = clip.get("item") or {}
+    return {name: item[name] for name in IDENTITY_FIELDS if name in item}
+
+
+def _summary_csv(summary: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["metric", "mean", "std", "count", "null_count", "flow_backend", "model", "guidance"])
+    for name, values in summary["metrics"].items():
+        writer.writerow([name, values["mean"], values["std"], values["count"], values["null_count"],
+                         summary["flow_backend"] if name == "warping_error" else "",
+                         _compact(summary["model"]), _compact(summary["guidance"])])
+    return buffer.getvalue()
+
+
+def _compact(value: Any) -> str:
+    return "" if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
