@@ -26,7 +26,7 @@ class ClipProgressBar(TQDMProgressBar):
             bar = self.predict_progress_bar
             bar.total = _clips_on_this_rank(trainer, dataloader_idx) or bar.total
             suffix = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
-            bar.set_description(f"Rendering clips{suffix}")
+            bar.set_description(f"{getattr(pl_module, 'progress_label', 'Rendering clips')}{suffix}")
 
     def on_predict_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
                              dataloader_idx: int = 0) -> None:

@@ -77,3 +77,73 @@ def read_video(path: Path) -> np.ndarray:
 
     with av.open(str(path)) as container:
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+class DecodeError(RuntimeError):
+    """A file that is not a readable video: empty, truncated, or another format."""
+
+
+def decode_clip(path: Path, num_frames: int | None = None) -> tuple[np.ndarray, float, str]:
+    """Frames of a video file as ``(F, H, W, 3)`` uint8 RGB, its frame rate, and how it was read.
+
+    decord first (fast seeking); PyAV when decord fails or returns frames of the wrong shape, which
+    decord 0.6 does for some widths. ``num_frames`` picks that many frames evenly spread over the clip.
+    """
+    import av
+
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DecodeError("no video stream")
+            stream = container.streams.video[0]
+            codec, height, width = stream.codec_context.name, stream.codec_context.height, stream.codec_context.width
+    except av.error.FFmpegError as error:
+        raise DecodeError(f"not a readable video ({error.__class__.__name__}: {error})") from None
+    try:
+        frames, fps = _decode_with_decord(path, num_frames, height, width)
+        reader = "decord"
+    except Exception:
+        frames, fps = _decode_with_pyav(path, num_frames)
+        reader = "pyav"
+    return frames, fps, f"decoded from {codec} with {reader}"
+
+
+def pick_frames(total: int, num_frames: int | None) -> np.ndarray:
+    """Indices of ``num_frames`` frames evenly spread over ``total`` (all frames when unset)."""
+    if num_frames is None or num_frames >= total:
+        return np.arange(total)
+    return np.round(np.linspace(0, total - 1, num_frames)).astype(np.int64)
+
+
+def _decode_with_decord(path: Path, num_frames: int | None, height: int, width: int) -> tuple[np.ndarray, float]:
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    indices = pick_frames(len(reader), num_frames)
+    frames = reader.get_batch(indices.tolist()).asnumpy()
+    if frames.shape != (len(indices), height, width, 3) or frames.dtype != np.uint8:
+        raise DecodeError(f"decord returned frames of shape {frames.shape}")
+    return frames, float(reader.get_avg_fps())
+
+
+def _decode_with_pyav(path: Path, num_frames: int | None) -> tuple[np.ndarray, float]:
+    import av
+
+    frames = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+    except av.error.FFmpegError as error:
+        if not frames:
+            raise DecodeError(f"no frame could be decoded ({error.__class__.__name__}: {error})") from None
+        raise DecodeError(f"decoding stopped after {len(frames)} frames: the file is damaged or truncated "
+                          f"({error})") from None
+    if not frames:
+        raise DecodeError("the video stream holds no frames")
+    return np.stack(frames)[pick_frames(len(frames), num_frames)], fps
