@@ -1,0 +1,202 @@
+"""Compare the temporal metrics of two or more runs (rendering or evaluation output folders).
+
+    python scripts/compare_runs.py outputs/cogvideox_cfg outputs/cogvideox_samg --out reports/samg_vs_cfg
+
+Clips are matched across runs by prompt and seed (by clip id when a run has no prompts, e.g. an
+evaluation of foreign clips). Writes ``REPORT_DIR/report.md`` (per metric: mean +- std per run, and
+each run's paired difference from the first run with a 95% Student-t confidence interval),
+``report.json`` with the same numbers, and PNG plots: a per-clip scatter of the first run against each
+other run per metric, and per-frame-pair warping-error curves for a few clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from samg_video.clip_metrics import METRICS_FILE, SUMMARY_JSON, read_lines
+from samg_video.metrics.statistics import describe_values, paired_difference
+
+METRICS = {  # name: (label, which direction is better)
+    "flicker": ("temporal flickering (VBench)", "higher"),
+    "warping_error": ("warping error (Lai et al.)", "lower"),
+    "temporal_lpips": ("temporal LPIPS", "lower"),
+}
+
+
+class RunError(ValueError):
+    pass
+
+
+def load_run(directory: Path) -> dict[str, Any]:
+    """A run's metric lines keyed for matching, its label and what its summary says about it."""
+    lines_path = directory / METRICS_FILE
+    if not lines_path.is_file():
+        raise RunError(f"{directory}: no {METRICS_FILE}; run it with the ClipMetrics callback, or score its clips "
+                       "with configs/evaluate_clips.yaml")
+    records = list(read_lines(lines_path).values())
+    if not records:
+        raise RunError(f"{lines_path} holds no clips")
+    keyed: dict[tuple, dict[str, Any]] = {}
+    for record in records:
+        keyed[match_key(record)] = record
+    summary_path = directory / SUMMARY_JSON
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    reasons: dict[str, list[str]] = {}
+    for record in records:
+        for metric, reason in (record.get("null_reasons") or {}).items():
+            reasons.setdefault(metric, [])
+            if reason not in reasons[metric]:
+                reasons[metric].append(reason)
+    return {"dir": directory, "label": directory.name, "records": keyed, "summary": summary, "reasons": reasons}
+
+
+def match_key(record: dict[str, Any]) -> tuple:
+    if record.get("prompt") is not None and record.get("seed") is not None:
+        return ("prompt", record["prompt"], int(record["seed"]))
+    return ("id", record["id"])
+
+
+def guidance_label(summary: dict[str, Any]) -> str:
+    guidance = summary.get("guidance")
+    if not isinstance(guidance, dict):
+        return "mixed or unknown"
+    name = guidance.get("class_path", "?").rsplit(".", 1)[-1]
+    args = guidance.get("init_args", {})
+    shown = {key: args[key] for key in ("scale", "w_min", "w_max") if key in args}
+    return f"{name}({', '.join(f'{k}={v}' for k, v in shown.items())})"
+
+
+def compare(runs: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
+    """Per metric: statistics per run over all its clips, and paired differences from the first run."""
+    base = runs[0]
+    result: dict[str, Any] = {"runs": [{"label": r["label"], "dir": str(r["dir"]), "clips": len(r["records"]),
+                                        "guidance": guidance_label(r["summary"])} for r in runs],
+                              "metrics": {}}
+    for metric in metrics:
+        per_run = {r["label"]: describe_values([rec.get(metric) for rec in r["records"].values()]) for r in runs}
+        paired = {}
+        for other in runs[1:]:
+            keys = [k for k in base["records"] if k in other["records"]
+                    and base["records"][k].get(metric) is not None and other["records"][k].get(metric) is not None]
+            paired[other["label"]] = paired_difference([base["records"][k][metric] for k in keys],
+                                                       [other["records"][k][metric] for k in keys])
+        reasons = sorted({reason for r in runs for reason in r["reasons"].get(metric, [])})
+        result["metrics"][metric] = {"per_run": per_run, "paired_vs_first": paired, "null_reasons": reasons}
+    return result
+
+
+def markdown(result: dict[str, Any], plots: list[str]) -> str:
+    runs = result["runs"]
+    first = runs[0]["label"]
+    out = ["# Temporal-consistency comparison", ""]
+    out += ["| run | guidance | clips | folder |", "|---|---|---|---|"]
+    out += [f"| {r['label']} | {r['guidance']} | {r['clips']} | `{r['dir']}` |" for r in runs]
+    for metric, numbers in result["metrics"].items():
+        label, better = METRICS[metric]
+        out += ["", f"## {label} (`{metric}`, {better} is better)", "", "| run | mean ± std | clips |", "|---|---|---|"]
+        for r in runs:
+            s = numbers["per_run"][r["label"]]
+            out.append(f"| {r['label']} | {_mean_std(s)} | {s['count']} |")
+        if numbers["null_reasons"]:
+            out += ["", "Null for some clips: " + "; ".join(numbers["null_reasons"])]
+        out += ["", f"Paired difference (run − {first}) over clips matched by prompt and seed, 95% CI:", "",
+                "| run | mean difference | 95% CI | matched clips |", "|---|---|---|---|"]
+        for name, d in numbers["paired_vs_first"].items():
+            ci = "n/a" if d["ci_low"] is None else f"[{d['ci_low']:+.4g}, {d['ci_high']:+.4g}]"
+            mean = "n/a" if d["mean"] is None else f"{d['mean']:+.4g}"
+            out.append(f"| {name} | {mean} | {ci} | {d['count']} |")
+    if plots:
+        out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    out += ["", "Flicker is reported for every clip (VBench scores static-camera clips only). Warping error depends on "
+            "the flow backend recorded in each run's metrics.jsonl; compare runs scored with the same backend.", ""]
+    return "\n".join(out)
+
+
+def _mean_std(s: dict[str, Any]) -> str:
+    if s["mean"] is None:
+        return "n/a"
+    return f"{s['mean']:.4g} ± {s['std']:.2g}" if s["std"] is not None else f"{s['mean']:.4g}"
+
+
+def plot(runs: list[dict[str, Any]], metrics: list[str], out_dir: Path, curves: int) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    base = runs[0]
+    for metric in metrics:
+        for other in runs[1:]:
+            keys = [k for k in base["records"] if k in other["records"]
+                    and base["records"][k].get(metric) is not None and other["records"][k].get(metric) is not None]
+            if not keys:
+                continue
+            x = [base["records"][k][metric] for k in keys]
+            y = [other["records"][k][metric] for k in keys]
+            figure, axes = plt.subplots(figsize=(4.5, 4.5))
+            axes.scatter(x, y, s=14)
+            low, high = min(x + y), max(x + y)
+            axes.plot([low, high], [low, high], color="gray", linewidth=0.8, linestyle="--")
+            axes.set_xlabel(f"{base['label']}")
+            axes.set_ylabel(f"{other['label']}")
+            axes.set_title(f"{METRICS[metric][0]}, per clip")
+            name = f"scatter_{metric}_{other['label']}_vs_{base['label']}.png"
+            figure.tight_layout()
+            figure.savefig(out_dir / name, dpi=110)
+            plt.close(figure)
+            written.append(name)
+    shared = [k for k in base["records"] if all(k in r["records"] and r["records"][k].get("warping_error_per_pair")
+                                                for r in runs)][:curves]
+    if shared:
+        figure, axes = plt.subplots(len(shared), 1, figsize=(7, 2.2 * len(shared)), squeeze=False)
+        for axis, key in zip(axes[:, 0], shared):
+            for run in runs:
+                axis.plot(run["records"][key]["warping_error_per_pair"], label=run["label"], linewidth=1)
+            axis.set_title(str(key[1])[:70], fontsize=8)
+            axis.set_ylabel("warping error")
+        axes[-1, 0].set_xlabel("frame pair (t, t+1)")
+        axes[0, 0].legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(out_dir / "warping_error_curves.png", dpi=110)
+        plt.close(figure)
+        written.append("warping_error_curves.png")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run output folders; the first is the reference")
+    parser.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
+    parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
+    parser.add_argument("--curves", type=int, default=4, help="clips shown in the warping-error curves")
+    args = parser.parse_args(argv)
+    if len(args.runs) < 2:
+        parser.error("give at least two run folders")
+    labels = [run.name for run in args.runs]
+    if len(set(labels)) != len(labels):
+        parser.error(f"run folders need distinct names to label them; got {', '.join(labels)}")
+    try:
+        runs = [load_run(directory) for directory in args.runs]
+    except RunError as error:
+        print(f"compare_runs: error: {error}", file=sys.stderr)
+        return 2
+    if not any(k in r["records"] for k in runs[0]["records"] for r in runs[1:]):
+        print("compare_runs: error: no clip matches across the runs (matched by prompt and seed, else by id); "
+              "render the same prompts with the same seeds", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = compare(runs, args.metrics)
+    plots = plot(runs, args.metrics, args.out, args.curves)
+    (args.out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "report.md").write_text(markdown(result, plots))
+    print(f"wrote {args.out / 'report.md'} and {len(plots)} plots")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
