@@ -15,6 +15,8 @@ from samg_video.metrics.weights import locate_weights, read_state_dict
 
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+DIS_MIN_SIDE = 16
+RAFT_MIN_SIDE = 128
 FLOW_BACKENDS = ("dis", "farneback", "raft_large", "raft_small")
 
 
@@ -64,7 +66,14 @@ class DISFlow(_OpenCVFlow):
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
 
     def pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        return self._dis.calc(first, second, None)
+        height, width = first.shape
+        if height >= DIS_MIN_SIDE and width >= DIS_MIN_SIDE:
+            return self._dis.calc(first, second, None)
+        # DIS refuses images smaller than its patch pyramid: pad by replicating the border, crop the flow
+        pad = dict(top=0, left=0, bottom=max(0, DIS_MIN_SIDE - height), right=max(0, DIS_MIN_SIDE - width),
+                   borderType=cv2.BORDER_REPLICATE)
+        flow = self._dis.calc(cv2.copyMakeBorder(first, **pad), cv2.copyMakeBorder(second, **pad), None)
+        return np.ascontiguousarray(flow[:height, :width])
 
 
 class FarnebackFlow(_OpenCVFlow):
@@ -109,8 +118,8 @@ class RAFTFlow(FlowBackend):
     @torch.inference_mode()
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         height, width = first.shape[1:3]
-        # RAFT needs sides divisible by 8: pad by replicating the border, crop the flow back
-        pad = (0, -width % 8, 0, -height % 8)
+        # RAFT needs sides divisible by 8 and at least 128: pad by replicating the border, crop the flow back
+        pad = (0, max(RAFT_MIN_SIDE - width, -width % 8), 0, max(RAFT_MIN_SIDE - height, -height % 8))
         flows = []
         for start in range(0, len(first), self.batch_size):
             a, b = (torch.nn.functional.pad(self._prepare(x[start:start + self.batch_size]), pad, mode="replicate")
