@@ -90,7 +90,7 @@ class VideoFolderDataModule(LightningDataModule):
         num_workers: decoding processes (0 decodes in the main process).
     """
 
-    def __init__(self, clips_dir: str, num_frames: int | None = None, height: int | None = None,
+    def __init__(self, clips_dir: str | None = None, num_frames: int | None = None, height: int | None = None,
                  width: int | None = None, batch_size: int = 1, num_workers: int = 0):
         super().__init__()
         for name, value, minimum in (("num_frames", num_frames, 2), ("height", height, 1), ("width", width, 1)):
@@ -101,6 +101,8 @@ class VideoFolderDataModule(LightningDataModule):
             raise ConfigurationError(f"data.batch_size={batch_size!r} is not valid; it must be a whole number >= 1")
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ConfigurationError(f"data.num_workers={num_workers!r} is not valid; it must be a whole number >= 0")
+        if not clips_dir:
+            raise ConfigurationError("data.clips_dir is required: the folder of clips to score (--data.clips_dir DIR)")
         directory = Path(clips_dir).expanduser()
         if not directory.is_dir():
             raise ConfigurationError(f"data.clips_dir={clips_dir!r} is not a folder")

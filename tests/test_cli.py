@@ -57,7 +57,16 @@ def test_tiny_config_renders_decodable_clips_with_complete_metadata(workdir, tmp
         assert metadata["guidance_statistics"]["active_steps"] == 4
         assert metadata["video"]["bytes"] == video.stat().st_size
         assert metadata["id"] == video.stem and metadata["prompt"] in TINY_PROMPTS.read_text()
+        assert 0 <= metadata["metrics"]["flicker"] <= 1 and metadata["metrics"]["warping_error"] > 0
     assert (out / "run_config.yaml").is_file()
+    # the metrics callback is on in tiny_samg.yaml: one line per clip and the run summary
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(line["id"] for line in lines) == sorted(video.stem for video in videos)
+    for line in lines:
+        assert {"id", "flicker", "warping_error", "flow_backend", "temporal_lpips"} <= line.keys()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 3 and set(summary["metrics"]) >= {"flicker", "warping_error", "temporal_lpips"}
+    assert (out / "summary.csv").read_text().startswith("metric,mean,std,count")
     assert not list(out.glob(".*"))  # no temporary files left behind
     assert list(workdir.iterdir()) == []  # nothing written into the working directory
 
@@ -136,7 +145,14 @@ def test_every_shipped_config_parses(config, capsys, monkeypatch):
         main(["predict", "-c", str(config), "--print_config"])
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
+    callbacks = [c["class_path"] for c in printed["trainer"]["callbacks"]]
+    assert printed["output_dir"].startswith("outputs/")
+    if config.name == "evaluate_clips.yaml":
+        assert printed["model"]["class_path"] == "samg_video.evaluation.ClipEvaluator"
+        assert printed["data"]["class_path"] == "datamodules.videos.VideoFolderDataModule"
+        assert "samg_video.clip_metrics.ClipMetrics" in callbacks
+        return
     assert printed["model"]["class_path"] == "samg_video.module.VideoGenerator"
     assert printed["data"]["class_path"] == "datamodules.prompts.PromptDataModule"
-    assert printed["output_dir"].startswith("outputs/")
-    assert any(c["class_path"] == "samg_video.writer.ClipWriter" for c in printed["trainer"]["callbacks"])
+    # every render config scores its clips, before the writer so that each clip's JSON gets them
+    assert callbacks.index("samg_video.clip_metrics.ClipMetrics") < callbacks.index("samg_video.writer.ClipWriter")

@@ -1,0 +1,205 @@
+"""Evaluation runs over folders of existing clips, the metrics callback, and the comparison report."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from lightning.pytorch import Trainer
+
+from datamodules.videos import VideoFolderDataModule
+from samg_video.clip_metrics import ClipMetrics
+from samg_video.errors import ConfigurationError
+from samg_video.evaluation import ClipEvaluator
+from samg_video.metrics import temporal_flickering
+from samg_video.video_io import write_mp4
+from samg_video.writer import ClipWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+EVALUATE = ROOT / "configs" / "evaluate_clips.yaml"
+
+
+def moving_clip(frames=8, height=32, width=64, seed=0, noise=0):
+    rng = np.random.default_rng(seed)
+    scene = rng.integers(0, 256, (height, width + 2 * frames, 3), dtype=np.uint8)
+    clip = np.stack([scene[:, 2 * t:2 * t + width] for t in range(frames)]).astype(np.int16)
+    clip += rng.integers(-noise, noise + 1, clip.shape, dtype=np.int16) if noise else 0
+    return np.clip(clip, 0, 255).astype(np.uint8)
+
+
+def write_with_codec(path, frames, codec, pixel_format="yuv420p"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=8)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixel_format
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def sidecar(path, prompt, seed):
+    path.with_suffix(".json").write_text(json.dumps({"prompt": prompt, "seed": seed, "guidance": {"class_path": "x"}}))
+
+
+@pytest.fixture
+def clips_dir(tmp_path):
+    """Four readable clips in four containers, and three broken files."""
+    folder = tmp_path / "clips"
+    lossless = moving_clip(seed=1)
+    write_mp4(folder / "lossless.mp4", lossless, fps=8, lossless=True)
+    sidecar(folder / "lossless.mp4", "a red panda", 7)
+    write_with_codec(folder / "nested" / "clip.avi", moving_clip(seed=2), "mpeg4")
+    write_with_codec(folder / "clip.mov", moving_clip(seed=3), "libx264")
+    write_with_codec(folder / "narrow.webm", moving_clip(seed=4, width=48), "libvpx-vp9")
+    (folder / "zero.mp4").write_bytes(b"")
+    (folder / "not_a_video.mp4").write_text("hello")
+    whole = (folder / "clip.mov").read_bytes()
+    (folder / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    (folder / ".unfinished.tmp.mp4").write_bytes(b"")  # a writer's temporary: not a clip
+    return folder, lossless
+
+
+def run_cli(args, cwd):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "TORCH_HOME": str(cwd / "torch_home")}
+    env.pop("SAMG_VIDEO_DEBUG", None)
+    return subprocess.run([str(BIN / "lightning"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_path):
+    folder, lossless = clips_dir
+    out = tmp_path / "out"
+    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
+                      "--trainer.accelerator", "cpu"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = {line["id"]: line for line in read_jsonl(out / "metrics.jsonl")}
+    assert set(lines) == {"lossless.mp4", "nested/clip.avi", "clip.mov", "narrow.webm"}
+    for line in lines.values():
+        assert {"id", "flicker", "warping_error", "flow_backend", "temporal_lpips"} <= line.keys()
+        assert 0 <= line["flicker"] <= 1 and line["warping_error"] > 0 and line["flow_backend"] == "dis_medium"
+        assert line["temporal_lpips"] is None and "lpips_weights" in line["null_reasons"]["temporal_lpips"]
+    # a lossless file scores exactly as its frames did before encoding
+    assert lines["lossless.mp4"]["flicker"] == temporal_flickering(lossless).value
+    assert (lines["lossless.mp4"]["prompt"], lines["lossless.mp4"]["seed"]) == ("a red panda", 7)
+    assert lines["narrow.webm"]["width"] == 48 and "vp9" in lines["narrow.webm"]["frames"]
+    errors = {line["id"]: line["reason"] for line in read_jsonl(out / "errors.jsonl")}
+    assert set(errors) == {"zero.mp4", "not_a_video.mp4", "truncated.mp4"}
+    assert "0 bytes" in errors["zero.mp4"] and all(errors.values())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 4 and summary["errors"] == 3
+    assert summary["metrics"]["flicker"]["count"] == 4 and summary["metrics"]["temporal_lpips"]["null_count"] == 4
+    assert np.isclose(summary["metrics"]["flicker"]["mean"], np.mean([v["flicker"] for v in lines.values()]))
+    csv_rows = (out / "summary.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("metric,mean,std,count") and len(csv_rows) == 5
+
+
+def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path):
+    folder, _ = clips_dir
+    out = tmp_path / "out"
+    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
+                      "--trainer.accelerator", "cpu", "--data.num_frames", "5", "--data.height", "16",
+                      "--data.width", "24"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line in read_jsonl(out / "metrics.jsonl"):
+        assert (line["num_frames"], line["height"], line["width"]) == (5, 16, 24)
+        assert len(line["warping_error_per_pair"]) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data.clips_dir", "/nonexistent/folder"], "data.clips_dir='/nonexistent/folder' is not a folder"),
+    (["--data.num_frames", "1"], "data.num_frames=1 is not valid"),
+    (["--data.width", "0"], "data.width=0 is not valid"),
+    (["--data.clips_dir", "null"], "data.clips_dir is required"),
+    ("flow_backend: flownet", "flow_backend='flownet' is not valid; choose one of dis, farneback, raft_large"),
+    ("lpips_weights: /missing/alexnet.pth", "lpips_weights='/missing/alexnet.pth': no such file"),
+])
+def test_evaluation_bad_input_fails_before_work_with_a_clear_message(clips_dir, tmp_path, args, message):
+    folder, _ = clips_dir
+    out = tmp_path / "out"
+    config = EVALUATE
+    if isinstance(args, str):  # an edited config file
+        key = args.split(":")[0]
+        config = tmp_path / "edited.yaml"
+        lines = [f"        {args}" if line.strip().startswith(f"{key}:") else line
+                 for line in EVALUATE.read_text().splitlines()]
+        config.write_text("\n".join(lines) + "\n")
+        args = []
+    result = run_cli(["predict", "-c", str(config), "--data.clips_dir", str(folder), "--output_dir", str(out),
+                      *args], cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (out / "metrics.jsonl").exists()
+
+
+def test_an_empty_folder_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="holds no clips.*.mp4, .mov, .webm, .avi"):
+        VideoFolderDataModule(str(tmp_path))
+
+
+def evaluate_in_process(folder, out, background):
+    metrics = ClipMetrics(metrics=["flicker", "warping_error"], background=background)
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      default_root_dir=str(out), callbacks=[metrics])
+    trainer.predict(ClipEvaluator(), datamodule=VideoFolderDataModule(str(folder), batch_size=2))
+    return {line["id"]: line for line in read_jsonl(out / "metrics.jsonl")}
+
+
+def test_background_scoring_gives_the_same_lines_as_inline(clips_dir, tmp_path):
+    folder, _ = clips_dir
+    inline = evaluate_in_process(folder, tmp_path / "inline", background=False)
+    background = evaluate_in_process(folder, tmp_path / "background", background=True)
+    assert inline == background and len(inline) == 4
+    assert json.loads((tmp_path / "background" / "summary.json").read_text())["errors"] == 3
+
+
+def test_metrics_callback_must_come_before_the_writer(tmp_path):
+    trainer = Trainer(accelerator="cpu", logger=False, default_root_dir=str(tmp_path),
+                      callbacks=[ClipWriter(), ClipMetrics(metrics=["flicker"])])
+    write_mp4(tmp_path / "clips" / "a.mp4", moving_clip(), fps=8)
+    with pytest.raises(ConfigurationError, match="before samg_video.writer.ClipWriter"):
+        trainer.predict(ClipEvaluator(), datamodule=VideoFolderDataModule(str(tmp_path / "clips")))
+
+
+def test_compare_runs_writes_a_report_with_paired_differences_and_plots(tmp_path):
+    runs = {}
+    for name, noise in (("cfg", 0), ("samg", 12)):
+        folder = tmp_path / f"clips_{name}"
+        for i in range(4):
+            path = folder / f"clip{i}.mp4"
+            write_mp4(path, moving_clip(seed=i, noise=noise), fps=8, lossless=True)
+            sidecar(path, f"prompt {i}", 100 + i)
+        runs[name] = tmp_path / name
+        evaluate_in_process(folder, runs[name], background=False)
+    report = tmp_path / "report"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), str(runs["cfg"]),
+                             str(runs["samg"]), "--out", str(report)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (report / "report.md").read_text()
+    assert "| cfg |" in text and "| samg |" in text and "95% CI" in text
+    numbers = json.loads((report / "report.json").read_text())
+    cfg = {line["prompt"]: line["flicker"] for line in read_jsonl(runs["cfg"] / "metrics.jsonl")}
+    samg = {line["prompt"]: line["flicker"] for line in read_jsonl(runs["samg"] / "metrics.jsonl")}
+    paired = numbers["metrics"]["flicker"]["paired_vs_first"]["samg"]
+    assert paired["count"] == 4
+    assert paired["mean"] == pytest.approx(np.mean([samg[p] - cfg[p] for p in cfg]))
+    assert paired["ci_low"] < paired["mean"] < paired["ci_high"]
+    for name in ("scatter_flicker_samg_vs_cfg.png", "scatter_warping_error_samg_vs_cfg.png",
+                 "warping_error_curves.png"):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_runs_says_when_a_folder_has_no_metrics(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), str(tmp_path / "a"),
+                             str(tmp_path / "b"), "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert result.returncode == 2 and "no metrics.jsonl" in result.stderr and "Traceback" not in result.stderr
