@@ -1,0 +1,86 @@
+"""Seconds per clip of each temporal metric on this machine's CPU, for a 49-frame 480x720 clip
+(CogVideoX's output size), against the targets.
+
+    python scripts/bench_metrics.py [--repeats 3] [--frames 49] [--height 480] [--width 720]
+
+The clip is a camera pan over a textured scene with an object moving against it, so that the flow
+methods do real work. Each figure is the median of ``--repeats`` runs, all measured in this one run.
+Temporal LPIPS uses the AlexNet trunk from the torch hub cache when it is there, else a random trunk of
+the same architecture (the same compute; the values are meaningless but the time is not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from samg_video.metrics import TemporalLPIPS, make_flow_backend, temporal_flickering, warping_error
+
+
+def benchmark_clip(frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scene = cv2.GaussianBlur(rng.integers(0, 256, (height + 2 * frames, width + 3 * frames, 3), dtype=np.uint8),
+                             (0, 0), 2.0)
+    patch = cv2.GaussianBlur(rng.integers(0, 256, (height // 4, width // 5, 3), dtype=np.uint8), (0, 0), 1.0)
+    clip = []
+    for t in range(frames):
+        frame = scene[2 * t:2 * t + height, 3 * t:3 * t + width].copy()
+        top, left = height // 3, (width // 8 + 6 * t) % (width - patch.shape[1])
+        frame[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
+        clip.append(frame)
+    return np.stack(clip)
+
+
+def median_seconds(task, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        task()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=720)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    clip = benchmark_clip(args.frames, args.height, args.width)
+
+    lpips = TemporalLPIPS()
+    trunk_note = "AlexNet trunk"
+    if not lpips.available:
+        lpips = TemporalLPIPS(random_trunk_seed=0)
+        trunk_note = "AlexNet, random trunk: no weights offline"
+    rows = [
+        ("flicker (VBench)", lambda: temporal_flickering(clip), 0.3),
+        ("warping error, DIS medium", lambda: warping_error(clip, make_flow_backend("dis", "medium")), 3.0),
+        ("warping error, DIS fast", lambda: warping_error(clip, make_flow_backend("dis", "fast")), None),
+        ("warping error, DIS ultrafast", lambda: warping_error(clip, make_flow_backend("dis", "ultrafast")), None),
+        ("warping error, Farneback", lambda: warping_error(clip, make_flow_backend("farneback")), None),
+        (f"temporal LPIPS ({trunk_note})", lambda: lpips(clip), None),
+    ]
+    print(f"clip: {args.frames} frames, {args.height}x{args.width}; CPU threads: torch {torch.get_num_threads()}, "
+          f"OpenCV {cv2.getNumThreads()}, cores {os.cpu_count()}; median of {args.repeats} runs\n")
+    print(f"| {'metric':<58} | {'s / clip':>9} | {'target s':>8} | {'time / target':>13} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 10}|{'-' * 15}|")
+    for name, task, target in rows:
+        task()  # warm-up: first-call allocations, OpenCV and torch thread pools
+        seconds = median_seconds(task, args.repeats)
+        target_text = f"{target:.1f}" if target else "-"
+        ratio = f"{seconds / target:.2f} {'met' if seconds <= target else 'MISSED'}" if target else "-"
+        print(f"| {name:<58} | {seconds:>9.3f} | {target_text:>8} | {ratio:>13} |")
+
+
+if __name__ == "__main__":
+    main()
