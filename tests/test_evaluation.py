@@ -203,3 +203,18 @@ def test_compare_runs_says_when_a_folder_has_no_metrics(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), str(tmp_path / "a"),
                              str(tmp_path / "b"), "--out", str(tmp_path / "r")], capture_output=True, text=True)
     assert result.returncode == 2 and "no metrics.jsonl" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clips_dir, tmp_path):
+    folder, _ = clips_dir
+    out = tmp_path / "out"
+    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
+                      "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scored = [line["id"] for line in read_jsonl(out / "metrics.jsonl")]
+    failed = [line["id"] for line in read_jsonl(out / "errors.jsonl")]
+    assert sorted(scored) == sorted({"lossless.mp4", "nested/clip.avi", "clip.mov", "narrow.webm"})
+    assert sorted(failed) == sorted({"zero.mp4", "not_a_video.mp4", "truncated.mp4"})
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 4 and summary["errors"] == 3 and summary["metrics"]["flicker"]["count"] == 4
