@@ -110,6 +110,7 @@ class VideoFolderDataModule(LightningDataModule):
         if not paths:
             raise ConfigurationError(f"data.clips_dir={clips_dir!r} holds no clips (looked for "
                                      f"{', '.join(VIDEO_SUFFIXES)}, recursively)")
+        self.clips_dir = directory
         self.clips = VideoClips(directory, paths, num_frames, height, width)
         self.batch_size, self.num_workers = batch_size, num_workers
 

@@ -77,6 +77,11 @@ class ClipMetrics(Callback):
             raise ConfigurationError("trainer.callbacks: list samg_video.clip_metrics.ClipMetrics before "
                                      "samg_video.writer.ClipWriter, so that each clip's JSON gets its metrics")
         self.directory = Path(self.output_dir or trainer.default_root_dir)
+        scored_dir = getattr(trainer.datamodule, "clips_dir", None)
+        if scored_dir is not None and Path(scored_dir).resolve() == self.directory.resolve():
+            # its metrics.jsonl may be a rendering run's: the two runs' lines would mix in one summary
+            raise ConfigurationError(f"--output_dir {self.directory} is the folder being scored (data.clips_dir); "
+                                     f"write the evaluation elsewhere, e.g. --output_dir {self.directory}/evaluation")
         device = trainer.strategy.root_device
         if self.suite is None:
             self.suite = TemporalMetrics(**self.options, device=device)

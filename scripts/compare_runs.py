@@ -42,7 +42,11 @@ def load_run(directory: Path) -> dict[str, Any]:
         raise RunError(f"{lines_path} holds no clips")
     keyed: dict[tuple, dict[str, Any]] = {}
     for record in records:
-        keyed[match_key(record)] = record
+        key = match_key(record)
+        if key in keyed:
+            print(f"compare_runs: warning: {directory}: clips {keyed[key]['id']} and {record['id']} have the same "
+                  "prompt and seed; only the last is compared", file=sys.stderr)
+        keyed[key] = record
     summary_path = directory / SUMMARY_JSON
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     reasons: dict[str, list[str]] = {}

@@ -140,6 +140,14 @@ def test_evaluation_bad_input_fails_before_work_with_a_clear_message(clips_dir, 
     assert not (out / "metrics.jsonl").exists()
 
 
+def test_scoring_a_folder_into_itself_is_refused_before_any_work(clips_dir, tmp_path):
+    folder, _ = clips_dir
+    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(folder),
+                      "--trainer.accelerator", "cpu"], cwd=tmp_path)
+    assert result.returncode == 2 and "is the folder being scored" in result.stderr
+    assert not (folder / "metrics.jsonl").exists() and not (folder / "run_config.yaml").exists()
+
+
 def test_an_empty_folder_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="holds no clips.*.mp4, .mov, .webm, .avi"):
         VideoFolderDataModule(str(tmp_path))

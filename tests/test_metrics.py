@@ -235,3 +235,16 @@ def test_summary_statistics_and_paired_confidence_interval():
     summary = summarize_records([{"flicker": 0.9, "model": {"a": 1}}, {"flicker": 0.7, "model": {"a": 1}}])
     assert summary["clips"] == 2 and summary["model"] == {"a": 1}
     assert summary["metrics"]["flicker"]["mean"] == pytest.approx(0.8)
+
+
+def test_a_metric_that_fails_on_one_clip_is_null_with_the_reason_and_the_others_stand(monkeypatch):
+    suite = TemporalMetrics(metrics=["flicker", "warping_error"])
+
+    def broken_flow(first, second):
+        raise RuntimeError("flow diverged")
+
+    monkeypatch.setattr(type(suite.flow), "consecutive", lambda self, prepared, a, b: broken_flow(None, None))
+    record = suite(panning_clip(frames=3))
+    assert record["warping_error"] is None
+    assert record["null_reasons"]["warping_error"] == "failed: RuntimeError: flow diverged"
+    assert record["flicker"] is not None and record["flow_backend"] == "dis_medium"

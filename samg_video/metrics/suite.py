@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,17 @@ import torch
 from samg_video.errors import ConfigurationError
 from samg_video.metrics.flicker import temporal_flickering
 from samg_video.metrics.flow import DIS_PRESETS, FLOW_BACKENDS, make_flow_backend
-from samg_video.metrics.frames import check_frames
+from samg_video.metrics.frames import MetricResult, check_frames
 from samg_video.metrics.temporal_lpips import LPIPS_NETS, TemporalLPIPS, trunk_weights_url
 from samg_video.metrics.warping_error import warping_error
 from samg_video.metrics.weights import locate_weights
 
+log = logging.getLogger(__name__)
+
 METRIC_NAMES = ("flicker", "warping_error", "temporal_lpips")
+# a metric's details that go into the per-clip record, under these names
+DETAIL_FIELDS = {"mean_abs_diff": "mean_abs_diff", "occluded_fraction": "occluded_fraction",
+                 "trunk": "temporal_lpips_trunk"}
 
 
 def check_metric_options(metrics: list[str], flow_backend: str, dis_preset: str, raft_weights: str | None,
@@ -72,6 +78,13 @@ class TemporalMetrics:
         self.lpips = (TemporalLPIPS(lpips_net, lpips_weights, device, random_trunk_seed=lpips_random_trunk_seed)
                       if "temporal_lpips" in metrics else None)
 
+    def _compute(self, name: str, frames: np.ndarray) -> MetricResult:
+        if name == "flicker":
+            return temporal_flickering(frames)
+        if name == "warping_error":
+            return warping_error(frames, self.flow)
+        return self.lpips(frames)
+
     def __call__(self, frames: Any) -> dict[str, Any]:
         frames = np.asarray(frames.detach().cpu().numpy() if hasattr(frames, "detach") else frames)
         record: dict[str, Any] = {}
@@ -85,22 +98,20 @@ class TemporalMetrics:
             record["null_reasons"] = reasons
             return record
         frames = check_frames(frames)
-        if "flicker" in self.metrics:
-            result = temporal_flickering(frames)
-            record.update(flicker=result.value, mean_abs_diff=result.details["mean_abs_diff"],
-                          flicker_per_pair=result.per_pair)
-        if self.flow is not None:
-            result = warping_error(frames, self.flow)
-            record.update(warping_error=result.value, warping_error_per_pair=result.per_pair,
-                          occluded_fraction=result.details["occluded_fraction"])
         if self.lpips is not None:
             record["temporal_lpips_net"] = self.lpips.net_name
-            if self.lpips.available:
-                result = self.lpips(frames)
-                record.update(temporal_lpips=result.value, temporal_lpips_per_pair=result.per_pair,
-                              temporal_lpips_trunk=result.details["trunk"])
-            else:
-                record["temporal_lpips"] = None
-                reasons["temporal_lpips"] = self.lpips.reason
+        for name in self.metrics:
+            if name == "temporal_lpips" and not self.lpips.available:
+                record[name], reasons[name] = None, self.lpips.reason
+                continue
+            try:
+                result = self._compute(name, frames)
+            except Exception as error:  # one clip's failure is recorded with it, not fatal to the run
+                log.warning("%s failed on a clip and is reported as null: %s: %s", name, type(error).__name__, error)
+                record[name], reasons[name] = None, f"failed: {type(error).__name__}: {error}"
+                continue
+            record[name] = result.value
+            record[f"{name}_per_pair"] = result.per_pair
+            record.update({DETAIL_FIELDS[key]: value for key, value in result.details.items() if key in DETAIL_FIELDS})
         record["null_reasons"] = reasons
         return record
