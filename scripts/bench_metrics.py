@@ -1,7 +1,7 @@
 """Seconds per clip of each temporal metric on this machine's CPU, for a 49-frame 480x720 clip
 (CogVideoX's output size), against the targets.
 
-    python scripts/bench_metrics.py [--repeats 3] [--frames 49] [--height 480] [--width 720]
+    python scripts/bench_metrics.py [--repeats 5] [--frames 49] [--height 480] [--width 720]
 
 The clip is a camera pan over a textured scene with an object moving against it, so that the flow
 methods do real work. Each figure is the median of ``--repeats`` runs, all measured in this one run.
@@ -49,7 +49,7 @@ def median_seconds(task, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=720)
