@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from samg_video.clip_metrics import METRICS_FILE, SUMMARY_JSON, read_lines
-from samg_video.metrics.statistics import describe_values, paired_difference
+from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
 
 METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),
@@ -49,12 +49,7 @@ def load_run(directory: Path) -> dict[str, Any]:
         keyed[key] = record
     summary_path = directory / SUMMARY_JSON
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    reasons: dict[str, list[str]] = {}
-    for record in records:
-        for metric, reason in (record.get("null_reasons") or {}).items():
-            reasons.setdefault(metric, [])
-            if reason not in reasons[metric]:
-                reasons[metric].append(reason)
+    reasons = summarize_records(records)["null_reasons"]
     return {"dir": directory, "label": directory.name, "records": keyed, "summary": summary, "reasons": reasons}
 
 
@@ -62,6 +57,12 @@ def match_key(record: dict[str, Any]) -> tuple:
     if record.get("prompt") is not None and record.get("seed") is not None:
         return ("prompt", record["prompt"], int(record["seed"]))
     return ("id", record["id"])
+
+
+def matched_keys(base: dict[str, Any], other: dict[str, Any], metric: str) -> list[tuple]:
+    """Clips present in both runs with a value of ``metric`` in each."""
+    return [key for key, record in base["records"].items()
+            if record.get(metric) is not None and other["records"].get(key, {}).get(metric) is not None]
 
 
 def guidance_label(summary: dict[str, Any]) -> str:
@@ -84,8 +85,7 @@ def compare(runs: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
         per_run = {r["label"]: describe_values([rec.get(metric) for rec in r["records"].values()]) for r in runs}
         paired = {}
         for other in runs[1:]:
-            keys = [k for k in base["records"] if k in other["records"]
-                    and base["records"][k].get(metric) is not None and other["records"][k].get(metric) is not None]
+            keys = matched_keys(base, other, metric)
             paired[other["label"]] = paired_difference([base["records"][k][metric] for k in keys],
                                                        [other["records"][k][metric] for k in keys])
         reasons = sorted({reason for r in runs for reason in r["reasons"].get(metric, [])})
@@ -136,8 +136,7 @@ def plot(runs: list[dict[str, Any]], metrics: list[str], out_dir: Path, curves: 
     base = runs[0]
     for metric in metrics:
         for other in runs[1:]:
-            keys = [k for k in base["records"] if k in other["records"]
-                    and base["records"][k].get(metric) is not None and other["records"][k].get(metric) is not None]
+            keys = matched_keys(base, other, metric)
             if not keys:
                 continue
             x = [base["records"][k][metric] for k in keys]

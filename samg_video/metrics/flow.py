@@ -6,6 +6,8 @@ horizontal. Warping-error values depend on the backend, so its ``name`` is recor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import torch
@@ -99,14 +101,10 @@ class RAFTFlow(FlowBackend):
                  batch_size: int = 8, num_flow_updates: int = 12):
         from torchvision.models import optical_flow
 
-        builders = {"large": (optical_flow.raft_large, optical_flow.Raft_Large_Weights.C_T_SKHT_V2),
-                    "small": (optical_flow.raft_small, optical_flow.Raft_Small_Weights.C_T_V2)}
-        if size not in builders:
+        if size not in ("large", "small"):
             raise ConfigurationError(f"RAFT size {size!r} is not valid; choose large or small")
-        build, reference = builders[size]
-        path, reason = locate_weights(weights, reference.url, "raft_weights")
-        if path is None:
-            raise ConfigurationError(f"flow_backend=raft_{size}: {reason}; or use flow_backend=dis")
+        path = locate_raft_weights(size, weights)
+        build = optical_flow.raft_large if size == "large" else optical_flow.raft_small
         self.name = f"raft_{size}"
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -132,6 +130,17 @@ class RAFTFlow(FlowBackend):
         # RAFT's own transform: [0, 255] -> [-1, 1]
         images = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float()
         return images / 127.5 - 1.0
+
+
+def locate_raft_weights(size: str, weights: str | None) -> Path:
+    """The RAFT weights file to load (``weights``, else the torch hub cache), or a configuration error."""
+    from torchvision.models import optical_flow
+
+    reference = optical_flow.Raft_Large_Weights.C_T_SKHT_V2 if size == "large" else optical_flow.Raft_Small_Weights.C_T_V2
+    path, reason = locate_weights(weights, reference.url, "raft_weights")
+    if path is None:
+        raise ConfigurationError(f"flow_backend=raft_{size}: {reason}; or use flow_backend=dis")
+    return path
 
 
 def make_flow_backend(name: str = "dis", dis_preset: str = "medium", raft_weights: str | None = None,

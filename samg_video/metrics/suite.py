@@ -10,7 +10,7 @@ import torch
 
 from samg_video.errors import ConfigurationError
 from samg_video.metrics.flicker import temporal_flickering
-from samg_video.metrics.flow import DIS_PRESETS, FLOW_BACKENDS, make_flow_backend
+from samg_video.metrics.flow import DIS_PRESETS, FLOW_BACKENDS, locate_raft_weights, make_flow_backend
 from samg_video.metrics.frames import MetricResult, check_frames
 from samg_video.metrics.temporal_lpips import LPIPS_NETS, TemporalLPIPS, trunk_weights_url
 from samg_video.metrics.warping_error import warping_error
@@ -38,13 +38,7 @@ def check_metric_options(metrics: list[str], flow_backend: str, dis_preset: str,
     if lpips_net not in LPIPS_NETS:
         raise ConfigurationError(f"lpips_net={lpips_net!r} is not valid; choose one of {', '.join(LPIPS_NETS)}")
     if "warping_error" in metrics and flow_backend.startswith("raft"):
-        from torchvision.models import optical_flow
-
-        reference = (optical_flow.Raft_Large_Weights.C_T_SKHT_V2 if flow_backend == "raft_large"
-                     else optical_flow.Raft_Small_Weights.C_T_V2)
-        path, reason = locate_weights(raft_weights, reference.url, "raft_weights")
-        if path is None:
-            raise ConfigurationError(f"flow_backend={flow_backend}: {reason}; or use flow_backend=dis")
+        locate_raft_weights(flow_backend.split("_")[1], raft_weights)
     if "temporal_lpips" in metrics and lpips_weights:
         locate_weights(lpips_weights, trunk_weights_url(lpips_net), "lpips_weights")  # an explicit file must exist
 
