@@ -138,22 +138,36 @@ def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int)
 class PromptDataModule(LightningDataModule):
     """Prompts to render, in batches.
 
+    Under DDP, Lightning's sampler gives each rank every ``world_size``-th batch item, each exactly once.
+    ``num_shards`` / ``shard_index`` split a long list between independent jobs (e.g. a SLURM array),
+    the whole list being read and validated in each.
+
     Args:
         prompts: a path to a ``.txt``, ``.csv`` or ``.jsonl`` file, or an inline list of prompts.
         seed: base seed; items without an explicit ``seed`` get one derived from it, their prompt and
             their copy number, so a clip never depends on the other prompts.
         batch_size: prompts rendered together in one pipeline call.
         videos_per_prompt: clips per prompt, each with its own seed (an explicit seed ``s`` gives ``s, s+1, ...``).
+        num_shards: split the clips into this many shards, by position (clip ``i`` goes to shard ``i % num_shards``).
+        shard_index: the shard this job renders, in ``[0, num_shards)``.
     """
 
-    def __init__(self, prompts: str | list[str], seed: int = 0, batch_size: int = 1, videos_per_prompt: int = 1):
+    # when all but a few clips are complete, some ranks have none: they take part without rendering
+    allow_zero_length_dataloader_with_multiple_devices = True
+
+    def __init__(self, prompts: str | list[str], seed: int = 0, batch_size: int = 1, videos_per_prompt: int = 1,
+                 num_shards: int = 1, shard_index: int = 0):
         super().__init__()
-        for name, value in (("batch_size", batch_size), ("videos_per_prompt", videos_per_prompt)):
+        for name, value in (("batch_size", batch_size), ("videos_per_prompt", videos_per_prompt),
+                            ("num_shards", num_shards)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"data.{name}={value!r} is not valid; it must be a whole number >= 1")
+        if not isinstance(shard_index, int) or not 0 <= shard_index < num_shards:
+            raise ConfigurationError(f"data.shard_index={shard_index!r} is not valid; it must be a whole number "
+                                     f"in [0, {num_shards - 1}] (data.num_shards={num_shards})")
         self.batch_size = batch_size
         # read and validated now, before any model weights load
-        self.items = build_items(read_prompt_rows(prompts), seed, videos_per_prompt)
+        self.items = build_items(read_prompt_rows(prompts), seed, videos_per_prompt)[shard_index::num_shards]
 
     def predict_dataloader(self) -> DataLoader:
         # a list of dicts stays a list: items carry text, not tensors

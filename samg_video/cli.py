@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from samg_video.errors import ConfigurationError, ModelUnavailableError
+from samg_video.resume import check_output_dir
 
 RUN_CONFIG_NAME = "run_config.yaml"
 
@@ -32,10 +34,46 @@ class SamgVideoCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument("--output_dir", type=str, default="outputs",
                             help="Where clips, metadata and the run's resolved config are written.")
+        parser.add_argument("--overwrite", type=bool, default=False,
+                            help="Render again, and replace, clips already complete in --output_dir "
+                                 "(by default a re-run renders only the clips that are not complete).")
         parser.link_arguments("output_dir", "trainer.default_root_dir")
+
+    def before_predict(self) -> None:
+        config = self.config[self.subcommand]
+        check_output_dir(Path(config["output_dir"]))  # before any process starts or anything is written
+        for writer in self._writers():
+            writer.overwrite = writer.overwrite or bool(config["overwrite"])
+
+    def predict(self, model: Any, datamodule: Any = None, return_predictions: bool | None = None,
+                **kwargs: Any) -> Any:
+        # the callbacks take the clips batch by batch; Lightning would otherwise keep every clip's frames
+        # in memory until the end of the run (unset means False here, not Lightning's True)
+        return self.trainer.predict(model, datamodule=datamodule, return_predictions=bool(return_predictions),
+                                    **kwargs)
+
+    def after_predict(self) -> None:
+        """Exit non-zero when any clip failed (every rank knows the total)."""
+        from samg_video.writer import FAILURES_FILE
+
+        for writer in self._writers():
+            if writer.failed_clips:
+                if self.trainer.is_global_zero:
+                    attempted = len(writer.plan.to_render) if writer.plan is not None else "the"
+                    print(f"samg-video: {writer.failed_clips} of {attempted} clips failed; see "
+                          f"{writer.directory / FAILURES_FILE} (re-running the same command retries them)",
+                          file=sys.stderr)
+                sys.exit(1)
+
+    def _writers(self) -> list[Any]:
+        from samg_video.writer import ClipWriter
+
+        return [callback for callback in self.trainer.callbacks if isinstance(callback, ClipWriter)]
 
 
 def main(args: list[str] | None = None) -> None:
+    # ranks left without clips (a resumed run) are expected, not a mistake to warn about
+    warnings.filterwarnings("ignore", message=r".*(across ranks is zero|local rank has zero length).*")
     try:
         SamgVideoCLI(
             save_config_callback=RunConfigSaver,

@@ -2,7 +2,7 @@
 
 - ``<output_dir>/metrics.jsonl``: one line per clip, appended as each clip is scored;
 - ``<output_dir>/summary.json`` and ``summary.csv``: per metric mean, standard deviation and count,
-  written once at the end of the run from every rank's lines;
+  written once at the end of the run from every rank's lines, with the number of failed clips;
 - ``<output_dir>/errors.jsonl``: clips that could not be read (evaluation runs), with the reason.
 
 When rendering, the metrics are computed on the in-memory frames, before encoding, and also go into
@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from samg_video.background import BackgroundWork
 from samg_video.errors import ConfigurationError
 from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options
+from samg_video.records import append_line, drop_lines, read_lines
 from samg_video.video_io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,20 @@ class ClipMetrics(Callback):
         if self.suite is None:
             self.suite = TemporalMetrics(**self.options, device=device)
         background = device.type != "cpu" if self.background is None else self.background
-        self.work = BackgroundWork("clip-metrics", enabled=background)
+        # with a writer, a clip whose scoring fails is that writer's to record as failed; without one it stops the run
+        has_writer = any(isinstance(callback, ClipWriter) for callback in trainer.callbacks)
+        self.work = BackgroundWork("clip-metrics", enabled=background, reraise=not has_writer)
+
+    def forget_clips(self, ids: list[str]) -> None:
+        """Drop the lines of clips about to be rendered again, so each clip keeps one line (the writer
+        calls this on rank 0 before any rank renders)."""
+        drop_lines(self.directory / METRICS_FILE, ids)
 
     def on_predict_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
                              dataloader_idx: int = 0) -> None:
         for clip in outputs or []:
+            if clip.get("failure"):  # rendering failed (the writer records it): nothing to score
+                continue
             if clip.get("error"):
                 self.work.submit(self._record_error, clip)
             else:
@@ -98,9 +107,6 @@ class ClipMetrics(Callback):
 
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
         self.work.drain()
-        trainer.strategy.barrier()  # every rank's lines are in metrics.jsonl before the summary reads them
-        if trainer.is_global_zero:
-            self.write_summary(self.directory)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         # keep what was already rendered: finish scoring the clips in flight
@@ -111,8 +117,16 @@ class ClipMetrics(Callback):
                 log.error("scoring the remaining clips failed: %s", error)
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if self.work is not None:
-            self.work.close()
+        """Called on every rank after a run that did not crash, also on ranks that had no clip (they skip
+        ``on_predict_end``): the summary is written here, once every rank's lines are in."""
+        if self.work is None:
+            return
+        self.work.drain()
+        self.work.close()
+        self.work = None
+        trainer.strategy.barrier()  # every rank has drained its scoring and writing before
+        if trainer.is_global_zero:
+            self.write_summary(self.directory)
 
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +143,14 @@ class ClipMetrics(Callback):
 
     # ---- end of run ----------------------------------------------------------------------------
     def write_summary(self, directory: Path) -> dict[str, Any]:
-        records = read_lines(directory / METRICS_FILE)
+        from samg_video.writer import FAILURES_FILE
+
+        failures = read_lines(directory / FAILURES_FILE)
+        # a clip that was scored and then failed to be written is not part of the run's results
+        records = {i: r for i, r in read_lines(directory / METRICS_FILE).items() if i not in failures}
         errors = [e for i, e in read_lines(directory / ERRORS_FILE).items() if i not in records]
         summary = summarize_records(list(records.values()))
+        summary["failures"] = len(failures)
         summary["errors"] = len(errors)
         summary["note"] = ("flicker is reported for every clip; VBench applies it to static-camera clips only. "
                            "std is the sample standard deviation (n - 1).")
@@ -139,34 +158,6 @@ class ClipMetrics(Callback):
         with atomic_path(directory / SUMMARY_CSV) as temporary:
             temporary.write_text(_summary_csv(summary), encoding="utf-8")
         return summary
-
-
-def append_line(path: Path, record: dict[str, Any]) -> None:
-    """One JSON line appended with a single write, so lines from several ranks never interleave."""
-    data = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        os.write(descriptor, data)
-    finally:
-        os.close(descriptor)
-
-
-def read_lines(path: Path) -> dict[str, dict[str, Any]]:
-    """The records of a JSON-lines file by clip id, the last line of an id winning (a re-run's)."""
-    records: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return records
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError:  # a line cut short by a crash
-            log.warning("%s:%d is not valid JSON; skipped", path, number)
-            continue
-        records[str(record.get("id"))] = record
-    return records
 
 
 def _identity(clip: dict[str, Any]) -> dict[str, Any]:

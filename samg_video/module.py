@@ -13,11 +13,15 @@ from samg_video.api import apply_guidance
 from samg_video.errors import ConfigurationError
 from samg_video.families import DTYPES, get_family, resolve_source
 from samg_video.guidance.base import Guidance
+from samg_video.nonfinite import NonFiniteWatch, nonfinite_reason
 
 log = logging.getLogger(__name__)
 
 # Any value > 1 makes the stock pipelines batch [uncond, cond]; the guidance object sets the real scale.
 PIPELINE_CFG_SWITCH = 2.0
+# a batch whose pipeline call raises fails its clips and the run goes on; this many in a row is no bad clip
+# but a broken setup, and stops the run
+MAX_FAILED_BATCHES_IN_A_ROW = 3
 
 
 class VideoGenerator(LightningModule):
@@ -96,12 +100,27 @@ class VideoGenerator(LightningModule):
         self.vae_tiling = vae_tiling
         self.vae_slicing = vae_slicing
         self.pipeline: Any = None
+        self.failed_batches_in_a_row = 0
 
     # ---- loading -------------------------------------------------------------------------------
     def configure_model(self) -> None:
-        """Load the pipeline once; Lightning calls this on every rank before moving the module."""
+        """Load the pipeline once; Lightning calls this on every rank before moving the module.
+
+        A rank left with no clip (all complete in the output folder, or fewer clips than ranks) loads
+        no weights: resuming a finished run costs no model loading."""
         if self.pipeline is not None:
             return
+        if not self._rank_has_clips():
+            log.info("rank %d has no clip to render; the model is not loaded", self.global_rank)
+            return
+        self.load_pipeline()
+
+    def _rank_has_clips(self) -> bool:
+        items = getattr(self._trainer.datamodule, "items", None) if self._trainer is not None else None
+        # Lightning's distributed predict sampler gives rank r the items r, r + world, ...
+        return items is None or len(items) > self.global_rank
+
+    def load_pipeline(self) -> None:
         if self.source.kind == "tiny":
             pipeline = self.family.with_scheduler(self.family.build_tiny(seed=0), self.scheduler_name)
             if self.dtype_name != "float32":
@@ -135,27 +154,48 @@ class VideoGenerator(LightningModule):
 
     # ---- rendering -----------------------------------------------------------------------------
     def render(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Render one clip per item; a clip depends only on its item's prompt and seed."""
+        """Render one clip per item; a clip depends only on its item's prompt and seed.
+
+        A clip that cannot be kept comes back as ``{"item": ..., "failure": reason}`` instead of frames:
+        its latents or frames turned NaN/Inf, or the pipeline call of its batch raised.
+        """
         if self.pipeline is None:
-            self.configure_model()
+            self.load_pipeline()
         # one CPU generator per item: the noise is the same on any device, rank and batch composition
         generators = [torch.Generator("cpu").manual_seed(int(item["seed"])) for item in items]
-        output = self.pipeline(
-            prompt=[item["prompt"] for item in items],
-            negative_prompt=[item.get("negative_prompt") or self.negative_prompt for item in items],
-            height=self.height,
-            width=self.width,
-            num_frames=self.num_frames,
-            num_inference_steps=self.num_inference_steps,
-            guidance_scale=PIPELINE_CFG_SWITCH,
-            generator=generators,
-            output_type="np",
-            **self.family.call_arguments(self.pipeline),
-        )
+        watch = NonFiniteWatch()
+        try:
+            output = self.pipeline(
+                prompt=[item["prompt"] for item in items],
+                negative_prompt=[item.get("negative_prompt") or self.negative_prompt for item in items],
+                height=self.height,
+                width=self.width,
+                num_frames=self.num_frames,
+                num_inference_steps=self.num_inference_steps,
+                guidance_scale=PIPELINE_CFG_SWITCH,
+                generator=generators,
+                output_type="np",
+                **self.family.call_arguments(self.pipeline),
+                **self.family.step_callback_arguments(watch.observe),
+            )
+        except Exception as error:
+            self.failed_batches_in_a_row += 1
+            if self.failed_batches_in_a_row >= MAX_FAILED_BATCHES_IN_A_ROW:
+                raise RuntimeError(f"rendering failed for {self.failed_batches_in_a_row} batches in a row; "
+                                   f"stopping. Last error: {type(error).__name__}: {error}") from error
+            reason = f"rendering failed: {type(error).__name__}: {error}"
+            return [{"item": item, "failure": reason} for item in items]
+        self.failed_batches_in_a_row = 0
         statistics = self.guidance.statistics()
         model, guidance = self.describe(), self.guidance.describe()
+        first_bad_steps = watch.first_steps()
         clips = []
         for i, item in enumerate(items):
+            reason = nonfinite_reason(output.frames[i], first_bad_steps[i] if first_bad_steps else None,
+                                      self.num_inference_steps)
+            if reason is not None:
+                clips.append({"item": item, "failure": reason})
+                continue
             frames = np.clip(np.round(output.frames[i] * 255.0), 0, 255).astype(np.uint8)
             clips.append({
                 "item": item,
@@ -170,6 +210,11 @@ class VideoGenerator(LightningModule):
 
     def predict_step(self, batch: list[dict[str, Any]], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
         return self.render(batch)
+
+    def clip_settings(self) -> dict[str, Any]:
+        """The fields every clip's JSON shares in this run; a re-run resumes only clips that match them."""
+        return {"num_frames": self.num_frames, "height": self.height, "width": self.width, "fps": self.fps,
+                "model": self.describe(), "guidance": self.guidance.describe()}
 
     def describe(self) -> dict[str, Any]:
         """The model settings recorded with every clip."""

@@ -1,29 +1,40 @@
-"""Callback that writes each rendered clip as ``<output_dir>/<clip_id>.mp4`` plus its JSON metadata."""
+"""Callback that writes each rendered clip as ``<output_dir>/<clip_id>.mp4`` plus its JSON metadata, skips
+clips a previous run completed, and records clips that failed in ``<output_dir>/failures.jsonl``."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from concurrent.futures import Future
-
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities import rank_zero_info
 
 from samg_video.background import BackgroundWork
 from samg_video.errors import ConfigurationError
+from samg_video.records import append_line, drop_lines
+from samg_video.resume import ResumePlan, check_output_dir, file_sha256, plan_resume, remove_stale_temporaries
 from samg_video.video_io import write_json, write_mp4
 
 log = logging.getLogger(__name__)
+
+FAILURES_FILE = "failures.jsonl"
 
 
 class ClipWriter(BasePredictionWriter):
     """Writes clips and metadata as each batch finishes, atomically (temporary file, then rename).
 
     The JSON is written after the mp4 and records its size and SHA-256, so a clip is complete exactly
-    when its JSON exists and matches the mp4. When ``ClipMetrics`` runs (listed before this callback),
-    the JSON also holds the clip's metrics under ``metrics``.
+    when its JSON exists and matches the mp4. Before rendering starts, clips already complete in the
+    output folder are taken out of the run (``overwrite`` renders them again). When ``ClipMetrics`` runs
+    (listed before this callback), the JSON also holds the clip's metrics under ``metrics``.
+
+    A clip that fails (non-finite latents or frames, encoding or writing) is recorded in
+    ``failures.jsonl`` with the reason and the run goes on; ``failed_clips`` then holds the number of
+    clips that failed in the run, over all ranks.
 
     Args:
         output_dir: where clips go; unset, the run's ``--output_dir``.
@@ -31,10 +42,11 @@ class ClipWriter(BasePredictionWriter):
         crf: H.264 quality when not lossless (lower is better; 18 is visually lossless).
         background: encode and write on a worker thread while the accelerator renders the next batch;
             unset, on when the run uses an accelerator other than the CPU.
+        overwrite: render and replace clips that are already complete (the CLI's ``--overwrite``).
     """
 
     def __init__(self, output_dir: str | None = None, lossless: bool = False, crf: int = 18,
-                 background: bool | None = None):
+                 background: bool | None = None, overwrite: bool = False):
         super().__init__(write_interval="batch")
         if not isinstance(crf, int) or not 0 <= crf <= 51:
             raise ConfigurationError(f"ClipWriter crf={crf!r} is not valid; it must be a whole number in [0, 51]")
@@ -42,43 +54,86 @@ class ClipWriter(BasePredictionWriter):
         self.lossless = lossless
         self.crf = crf
         self.background = background
+        self.overwrite = overwrite
         self.work: BackgroundWork | None = None
+        self.plan: ResumePlan | None = None
+        self.failed_on_rank = 0
+        self.failed_clips = 0
 
     def resolve_dir(self, trainer: Any) -> Path:
         return Path(self.output_dir or trainer.default_root_dir)
 
+    # ---- start of the run: what is left to render -----------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self.directory = self.resolve_dir(trainer)
+        check_output_dir(self.directory)
         background = trainer.strategy.root_device.type != "cpu" if self.background is None else self.background
         self.work = BackgroundWork("clip-writer", enabled=background)
+        self.failed_on_rank = self.failed_clips = 0
+        datamodule = trainer.datamodule
+        if isinstance(getattr(datamodule, "items", None), list) and hasattr(pl_module, "clip_settings"):
+            self.plan = self._plan_on_rank_zero(trainer, datamodule.items, pl_module)
+            datamodule.items = self.plan.to_render
+            rank_zero_info(self.plan.summary(self.directory))
 
+    def _plan_on_rank_zero(self, trainer: Any, items: list[dict], pl_module: Any) -> ResumePlan:
+        """Rank 0 reads the folder and prepares it; every rank gets the same plan, so the sampler splits
+        the same list everywhere (ranks scanning on their own could see another's clips appear)."""
+        outcome: ResumePlan | Exception | None = None
+        if trainer.is_global_zero:
+            try:
+                outcome = plan_resume(self.directory, items, pl_module.clip_settings(),
+                                      pl_module.negative_prompt, self.overwrite)
+                self._forget(trainer, [item["id"] for item in outcome.to_render])
+            except Exception as error:  # every rank raises it, rather than others waiting forever
+                outcome = error
+        outcome = trainer.strategy.broadcast(outcome, src=0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _forget(self, trainer: Any, ids: list[str]) -> None:
+        """Drop what earlier runs recorded about the clips this run renders: their outcome is decided anew."""
+        remove_stale_temporaries(self.directory, ids)
+        drop_lines(self.directory / FAILURES_FILE, ids)
+        for callback in trainer.callbacks:
+            if callback is not self and hasattr(callback, "forget_clips"):
+                callback.forget_clips(ids)
+
+    # ---- per batch ------------------------------------------------------------------------------
     def write_on_batch_end(self, trainer: Any, pl_module: Any, prediction: list[dict], batch_indices: Any,
                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        directory = self.resolve_dir(trainer)
         if self.work is None:
             self.setup(trainer, pl_module, "predict")
         for clip in prediction:
-            self.work.submit(self.write_clip, directory, clip, pl_module)
+            self.work.submit(self.write_clip, self.directory, clip, pl_module)
 
-    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
-        self.work.drain()
-
-    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if self.work is not None:  # keep what was rendered: finish writing the clips in flight
+    def write_clip(self, directory: Path, clip: dict[str, Any], pl_module: Any) -> Path | None:
+        """Write one clip, or record why it failed; never raises, so one clip cannot stop the run."""
+        item = clip["item"]
+        reason = clip.get("failure")
+        if reason is None:
             try:
-                self.work.drain()
+                return self._write(directory, clip, pl_module)
             except Exception as error:
-                log.error("writing the remaining clips failed: %s", error)
+                reason = f"writing failed: {type(error).__name__}: {error}"
+        self.failed_on_rank += 1
+        log.warning("clip %s failed: %s", item["id"], reason)
+        append_line(directory / FAILURES_FILE, {"id": item["id"], "prompt": item["prompt"], "seed": item["seed"],
+                                                "reason": reason})
+        return None
 
-    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if self.work is not None:
-            self.work.close()
-            self.work = None
-
-    def write_clip(self, directory: Path, clip: dict[str, Any], pl_module: Any) -> Path:
+    def _write(self, directory: Path, clip: dict[str, Any], pl_module: Any) -> Path:
         item, frames = clip["item"], clip["frames"]
         video_path = directory / f"{item['id']}.mp4"
         if video_path.resolve().parent != directory.resolve():  # ids are slugs; this is a last guard
             raise ValueError(f"clip id {item['id']!r} would leave {directory}")
+        metrics = clip.get("metrics")
+        if isinstance(metrics, Future):
+            metrics = metrics.result()  # raises when scoring failed: the clip is not written
+        json_path = directory / f"{item['id']}.json"
+        if json_path.exists():  # replacing a clip: until its new JSON exists it must not look complete
+            os.unlink(json_path)
         write_mp4(video_path, frames, clip["fps"], lossless=self.lossless, crf=self.crf)
         metadata = {
             "id": item["id"],
@@ -93,19 +148,32 @@ class ClipWriter(BasePredictionWriter):
             "guidance": clip.get("guidance") or pl_module.guidance.describe(),
             "guidance_statistics": clip.get("guidance_statistics"),
             "video": {"file": video_path.name, "bytes": video_path.stat().st_size,
-                      "sha256": _sha256(video_path), "codec": "libx264rgb" if self.lossless else "libx264",
+                      "sha256": file_sha256(video_path), "codec": "libx264rgb" if self.lossless else "libx264",
                       "lossless": self.lossless},
         }
-        metrics = clip.get("metrics")
         if metrics is not None:
-            metadata["metrics"] = metrics.result() if isinstance(metrics, Future) else metrics
-        write_json(directory / f"{item['id']}.json", metadata)  # last: its presence marks the clip complete
+            metadata["metrics"] = metrics
+        write_json(json_path, metadata)  # last: its presence marks the clip complete
         return video_path
 
+    # ---- end of the run -------------------------------------------------------------------------
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        self.work.drain()
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if self.work is not None:  # keep what was rendered: finish writing the clips in flight
+            try:
+                self.work.drain()
+            except Exception as error:
+                log.error("writing the remaining clips failed: %s", error)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Called on every rank after a run that did not crash, also on ranks that had no clip to render
+        (they skip ``on_predict_end``): the place for collectives."""
+        if self.work is None:
+            return
+        self.work.drain()
+        self.work.close()
+        self.work = None
+        count = torch.tensor(self.failed_on_rank, device=trainer.strategy.root_device)
+        self.failed_clips = int(trainer.strategy.reduce(count, reduce_op="sum"))

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from samg_video.clip_metrics import METRICS_FILE, SUMMARY_JSON, read_lines
+from samg_video.clip_metrics import METRICS_FILE, SUMMARY_JSON
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
+from samg_video.records import read_lines
 
 METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),

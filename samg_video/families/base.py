@@ -148,3 +148,7 @@ class ModelFamily:
     def call_arguments(self, pipeline: Any) -> dict[str, Any]:
         """Family-specific keyword arguments of the pipeline call."""
         return {}
+
+    def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
+        """Pipeline call arguments that make it call ``observe(step, latents)`` after every sampling step."""
+        raise NotImplementedError

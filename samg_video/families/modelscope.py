@@ -70,3 +70,7 @@ class ModelScopeFamily(ModelFamily):
 
     def call_arguments(self, pipeline: Any) -> dict[str, Any]:
         return {}
+
+    def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
+        # TextToVideoSDPipeline has only the older per-step callback, with latents (B, C, F, H, W)
+        return {"callback": lambda step, timestep, latents: observe(step, latents), "callback_steps": 1}
