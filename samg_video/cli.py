@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from samg_video.argument_errors import explain_argument_error
 from samg_video.errors import ConfigurationError, ModelUnavailableError
 from samg_video.resume import check_output_dir
 
@@ -39,9 +41,12 @@ class SamgVideoCLI(LightningCLI):
                                  "(by default a re-run renders only the clips that are not complete).")
         parser.link_arguments("output_dir", "trainer.default_root_dir")
 
+    def before_instantiate_classes(self) -> None:
+        # before the trainer, any process or anything is written
+        check_output_dir(Path(self.config[self.subcommand]["output_dir"]))
+
     def before_predict(self) -> None:
         config = self.config[self.subcommand]
-        check_output_dir(Path(config["output_dir"]))  # before any process starts or anything is written
         for writer in self._writers():
             writer.overwrite = writer.overwrite or bool(config["overwrite"])
 
@@ -78,8 +83,15 @@ def main(args: list[str] | None = None) -> None:
         SamgVideoCLI(
             save_config_callback=RunConfigSaver,
             save_config_kwargs={"save_to_log_dir": False},
+            # parse errors come back as exceptions, to be told in one line instead of usage plus a nested dump
+            parser_kwargs={"exit_on_error": False, "predict": {"exit_on_error": False}},
             args=args,
         )
+    except ArgumentError as error:
+        if os.environ.get("SAMG_VIDEO_DEBUG"):
+            raise
+        print(f"samg-video: error: {explain_argument_error(str(error))}", file=sys.stderr)
+        sys.exit(2)
     except Exception as error:
         user_error = find_user_error(error)
         if user_error is None or os.environ.get("SAMG_VIDEO_DEBUG"):

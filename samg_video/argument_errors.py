@@ -1,0 +1,60 @@
+"""One line out of jsonargparse's nested parse errors: the field, what is wrong, and the valid values."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+GUIDANCE_CLASSES = ("samg_video.guidance.SAMG", "samg_video.guidance.CFG", "samg_video.guidance.DynamicCFG")
+NOISE = ("Does not validate against any", "Subtypes:", "Errors:", "Given value type:",
+         "- Expected a <class 'NoneType'>")
+
+
+def explain_argument_error(text: str) -> str:
+    """One line naming the field and the valid values; see ``_condense``."""
+    message = _condense(text)
+    message = re.sub(r"[Ee]xpected a <class '([\w.]+)'>", r"expected \1", message)  # <class 'int'> -> int
+    return re.sub(r"[Ee]xpected a typing\.Literal\[([^\]]*)\]", r"expected one of \1", message)
+
+
+def _condense(text: str) -> str:
+    """Condense a jsonargparse error such as
+
+        Parser key "model": ... Problem with given class_path 'samg_video.module.VideoGenerator':
+            Parser key "guidance": Problem with given class_path 'samg_video.guidance.SAMG':
+                Option 'w_mid' is not accepted
+
+    into ``model.guidance: samg_video.guidance.SAMG has no option 'w_mid'; its options: w_min, ...``.
+    """
+    lines = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()]
+    keys = [m.group(1) for line in lines if (m := re.match(r'Parser key "([^"]+)":', line))]
+    classes = [m.group(1) for line in lines if (m := re.match(r"Problem with given class_path '([^']+)':", line))]
+    reasons = [line for line in lines
+               if not line.startswith(("Parser key", "Problem with given class_path")) and not line.startswith(NOISE)]
+    given = next((m.group(1) for line in lines if (m := re.match(r"Given value: (.*)", line))), None)
+    field = ".".join(keys)
+    if not reasons:
+        return text.splitlines()[0] if text else "invalid arguments"
+    reason = reasons[0]
+    if (m := re.match(r"Option '([^']+)' is not accepted", reason)) and classes:
+        owner = classes[-1]
+        return (f"{field}: {owner} has no option {m.group(1)!r}; its options: "
+                f"{', '.join(_options_of(owner)) or 'none'}")
+    if "has no attribute" in reason or "No module named" in reason or "Import path" in reason:
+        valid = f"; guidance classes: {', '.join(GUIDANCE_CLASSES)}" if field.endswith("guidance") else ""
+        return f"{field}.class_path={classes[-1]!r} cannot be imported ({reason}){valid}" if classes else reason
+    if reason.startswith("Expected a") and given is not None and not given.startswith("NestedArg"):
+        return f"{field}={given!r} is not valid: {reason[0].lower()}{reason[1:]}"
+    if reason.startswith("unrecognized arguments"):
+        return f"{reason}; `lightning predict --help` lists the options"
+    return f"{field}: {reason}" if field else reason
+
+
+def _options_of(class_path: str) -> list[str]:
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        target = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return []
+    return [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
