@@ -1,7 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+# shared helpers (CLI runs, fault injection) importable from every test module and from CLI subprocesses
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
 # the suite is CPU-only and small; two threads match the CI machine and keep timings steady
 torch.set_num_threads(min(2, os.cpu_count() or 1))

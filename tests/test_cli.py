@@ -1,29 +1,18 @@
 """The user's entry point: ``lightning predict -c configs/tiny_samg.yaml`` in a subprocess."""
 
 import json
+import logging
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, run
 
 from samg_video.video_io import read_video
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_CONFIG = ROOT / "configs" / "tiny_samg.yaml"
-TINY_PROMPTS = ROOT / "configs" / "prompts" / "tiny.txt"
-BIN = Path(sys.executable).parent
 REQUIRED_KEYS = {"id", "prompt", "negative_prompt", "seed", "num_frames", "height", "width", "fps", "model",
                  "guidance", "guidance_statistics", "video"}
-
-
-def run(args, cwd, script="lightning"):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("SAMG_VIDEO_DEBUG", None)
-    command = [str(BIN / script)] if script else [sys.executable, "-m", "samg_video"]
-    return subprocess.run(command + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -88,35 +77,91 @@ def test_same_config_and_seeds_give_the_same_clips(workdir, tmp_path):
         assert abs(a - b).max() <= 1  # batch size 2 vs 1: summation order only
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--model.guidance.init_args.w_min", "12"], "w_min=12.0 is greater than w_max=9.6"),
+BAD_PROMPT_FILES = {
+    "empty.txt": "\n  \n",
+    "ragged.csv": "prompt,seed\na cat,1\na dog,2,3\n",
+    "broken.jsonl": '{"prompt": "a cat"}\n{"prompt": "a dog"\n',
+    "no_prompt.jsonl": '{"prompt": "a cat"}\n{"seed": 3}\n',
+    "same_id.jsonl": '{"prompt": "a cat", "id": "pet"}\n{"prompt": "a dog", "id": "pet"}\n',
+}
+SAMG_OPTIONS = "w_min, w_max, energy, norm_scope"
+
+
+BAD_INPUTS = [
+        (["--model.guidance.init_args.w_min", "12"], "w_min=12.0 is greater than w_max=9.6; it must be <= w_max"),
+        (["--model.guidance.init_args.w_min", "0"], "w_min=0.0 is not valid; it must be a number > 0"),
         (["--model.guidance.init_args.w_max", "-1"], "w_max=-1.0 is not valid; it must be a number > 0"),
-        (["--model.guidance.init_args.energy", "l1"], "mean_square"),
+        (["--model.guidance", '{"class_path": "samg_video.guidance.CFG", "init_args": {"scale": 0}}'],
+         "scale=0.0 is not valid; it must be a number > 0"),
+        (["--model.guidance.init_args.w_mid", "3"],
+         f"model.guidance: samg_video.guidance.SAMG has no option 'w_mid'; its options: {SAMG_OPTIONS}"),
+        (["--model.guidance", '{"class_path": "samg_video.guidance.Magic"}'],
+         "model.guidance.class_path='samg_video.guidance.Magic' cannot be imported"),
+        (["--model.guidance.init_args.energy", "l1"], "model.guidance.energy: expected one of 'mean_square', 'l2'"),
         (["--model.num_frames", "10"], "model.num_frames=10 cannot be produced by CogVideoX: 4k+1 frames"),
+        (["--model.num_frames", "abc"], "model.num_frames='abc' is not valid: expected int"),
         (["--model.height", "40"], "model.height=40 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
-        (["--model.num_inference_steps", "0"], "model.num_inference_steps=0 is not valid"),
+        (["--model.width", "50"], "model.width=50 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
+        (["--model.num_inference_steps", "0"], "model.num_inference_steps=0 is not valid; it must be a whole number >= 1"),
         (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope"),
         (["--data.prompts", "missing.txt"], "data.prompts: file not found: missing.txt"),
+        (["--data.prompts", "{dir}/empty.txt"], "empty.txt: no prompts in the file"),
+        (["--data.prompts", "{dir}/ragged.csv"], "ragged.csv:3: more values than the header has columns"),
+        (["--data.prompts", "{dir}/broken.jsonl"], "broken.jsonl:2: not valid JSON"),
+        (["--data.prompts", "{dir}/no_prompt.jsonl"], "no_prompt.jsonl:2: missing or empty 'prompt' (fields: prompt,"),
+        (["--data.prompts", "{dir}/same_id.jsonl"], "same_id.jsonl:2: id 'pet' is already used at"),
+        (["--data.shard_index", "2", "--data.num_shards", "2"], "data.shard_index=2 is not valid; it must be a whole number in [0, 1]"),
+        (["--output_dir", "{dir}/a_file/out"], "cannot be created: {dir}/a_file is a file, not a folder"),
+        (["--output_dir", "{dir}/a_file"], "--output_dir {dir}/a_file exists and is not a folder"),
+        (["--trainer.devics", "2"], "unrecognized arguments: --trainer.devics 2"),
         (["--model.source", "THUDM/CogVideoX-2b"], "cannot load the cogvideox model 'THUDM/CogVideoX-2b'"),
-    ],
-)
-def test_bad_input_fails_cleanly_before_writing(workdir, tmp_path, args, message):
-    out = tmp_path / "out"
-    env_args = ["predict", "-c", str(TINY_CONFIG), "--output_dir", str(out)]
+]
+def bad_input_args(tmp_path, args):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name, text in BAD_PROMPT_FILES.items():
+        (inputs / name).write_text(text)
+    (inputs / "a_file").write_text("not a folder")
+    args = [arg.replace("{dir}", str(inputs)) for arg in args]
+    full_args = ["predict", "-c", str(TINY_CONFIG), "--output_dir", str(tmp_path / "out")]
     if "--data.prompts" not in args:
-        env_args += ["--data.prompts", str(TINY_PROMPTS)]
-    if args[0] == "--model.source":
-        os.environ["HF_HUB_OFFLINE"] = "1"  # the same error as an unreachable hub, without waiting on DNS
-    try:
-        result = run(env_args + args, cwd=workdir)
-    finally:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert not out.exists() and list(workdir.iterdir()) == []
+        full_args += ["--data.prompts", str(TINY_PROMPTS)]
+    return full_args + args, inputs
+
+
+def assert_failed_cleanly(returncode, stderr, message, tmp_path, workdir, inputs):
+    assert returncode == 2
+    errors = [line for line in stderr.splitlines() if line.startswith("samg-video: error:")]
+    assert len(errors) == 1 and message.replace("{dir}", str(inputs)) in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr and "usage:" not in stderr
+    assert not (tmp_path / "out").exists() and list(workdir.iterdir()) == []
+    assert sorted(p.name for p in inputs.iterdir()) == sorted([*BAD_PROMPT_FILES, "a_file"])  # inputs untouched
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS)
+def test_bad_input_fails_cleanly_before_writing(workdir, tmp_path, args, message, capsys, monkeypatch):
+    """Every case through the CLI's entry function (in this process: the suite stays fast)."""
+    from samg_video.cli import main
+
+    full_args, inputs = bad_input_args(tmp_path, args)
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the same error as an unreachable hub, without waiting on DNS
+    monkeypatch.delenv("SAMG_VIDEO_DEBUG", raising=False)
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):  # Lightning's handlers keep an earlier test's stderr
+            if type(handler) is logging.StreamHandler:
+                monkeypatch.setattr(handler, "stream", sys.stderr)
+    with pytest.raises(SystemExit) as exit_info:
+        main(full_args)
+    assert_failed_cleanly(exit_info.value.code, capsys.readouterr().err, message, tmp_path, workdir, inputs)
+
+
+@pytest.mark.parametrize("case", [0, 4, 20, 22], ids=["value", "unknown-option", "output-dir", "unknown-argument"])
+def test_bad_input_in_a_real_process_exits_2_with_one_line(workdir, tmp_path, case):
+    args, message = BAD_INPUTS[case]
+    full_args, inputs = bad_input_args(tmp_path, args)
+    result = run(full_args, cwd=workdir)
+    assert_failed_cleanly(result.returncode, result.stderr, message, tmp_path, workdir, inputs)
 
 
 def test_samg_video_script_and_module_start_the_same_cli(workdir):

@@ -1,0 +1,41 @@
+"""Fault injection for tests: a generator whose clips go numerically wrong on purpose.
+
+Used through the CLI as ``--model.class_path faults.PoisonedGenerator`` with ``tests/helpers`` on
+``PYTHONPATH``, so that failure isolation is tested on the user's entry point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from samg_video.module import VideoGenerator
+
+
+class _Poisoning:
+    """The family, except that its step callback first turns the latents of ``rows`` into NaN at ``step``."""
+
+    def __init__(self, family: Any, rows: list[int], step: int):
+        self.family, self.rows, self.step = family, rows, step
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.family, name)
+
+    def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
+        def poisoned(step: int, latents: Any) -> None:
+            if step == self.step and self.rows:
+                latents[self.rows] = float("nan")  # in place: the pipeline's own latents
+            observe(step, latents)
+
+        return self.family.step_callback_arguments(poisoned)
+
+
+class PoisonedGenerator(VideoGenerator):
+    """Clips whose prompt contains ``poison`` get NaN latents at sampling step index 1."""
+
+    def render(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        family = self.family
+        self.family = _Poisoning(family, [i for i, item in enumerate(items) if "poison" in item["prompt"]], step=1)
+        try:
+            return super().render(items)
+        finally:
+            self.family = family
