@@ -15,3 +15,11 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """An empty working directory for CLI runs: nothing may be written into it."""
+    path = tmp_path / "cwd"
+    path.mkdir()
+    return path

@@ -15,13 +15,6 @@ REQUIRED_KEYS = {"id", "prompt", "negative_prompt", "seed", "num_frames", "heigh
                  "guidance", "guidance_statistics", "video"}
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    path = tmp_path / "cwd"
-    path.mkdir()
-    return path
-
-
 def test_tiny_config_renders_decodable_clips_with_complete_metadata(workdir, tmp_path):
     decord = pytest.importorskip("decord")
     out = tmp_path / "out"

@@ -14,7 +14,7 @@ TINY_CONFIG = ROOT / "configs" / "tiny_samg.yaml"
 TINY_PROMPTS = ROOT / "configs" / "prompts" / "tiny.txt"
 BIN = Path(sys.executable).parent
 # fast settings for tests that care about files, not pictures
-FAST = ["--model.num_inference_steps", "2", "--trainer.enable_progress_bar", "false"]
+FAST = ["--model.num_inference_steps", "2"]
 TWO_CPU_RANKS = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
 
