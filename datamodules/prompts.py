@@ -15,6 +15,7 @@ from typing import Any
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
+from datamodules.rank_share import rank_share
 from samg_video.clip_ids import clip_id, stable_suffix
 from samg_video.errors import ConfigurationError
 
@@ -138,7 +139,7 @@ def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int)
 class PromptDataModule(LightningDataModule):
     """Prompts to render, in batches.
 
-    Under DDP, Lightning's sampler gives each rank every ``world_size``-th batch item, each exactly once.
+    Under DDP, rank ``r`` renders items ``r, r + world_size, ...``: each exactly once, a rank possibly none.
     ``num_shards`` / ``shard_index`` split a long list between independent jobs (e.g. a SLURM array),
     the whole list being read and validated in each.
 
@@ -152,12 +153,11 @@ class PromptDataModule(LightningDataModule):
         shard_index: the shard this job renders, in ``[0, num_shards)``.
     """
 
-    # when all but a few clips are complete, some ranks have none: they take part without rendering
-    allow_zero_length_dataloader_with_multiple_devices = True
-
     def __init__(self, prompts: str | list[str], seed: int = 0, batch_size: int = 1, videos_per_prompt: int = 1,
                  num_shards: int = 1, shard_index: int = 0):
         super().__init__()
+        # with fewer clips than ranks (say, resuming with three left on eight GPUs) some ranks have none
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         for name, value in (("batch_size", batch_size), ("videos_per_prompt", videos_per_prompt),
                             ("num_shards", num_shards)):
             if not isinstance(value, int) or value < 1:
@@ -171,4 +171,5 @@ class PromptDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         # a list of dicts stays a list: items carry text, not tensors
-        return DataLoader(self.items, batch_size=self.batch_size, shuffle=False, collate_fn=list)
+        return DataLoader(self.items, batch_size=self.batch_size, sampler=rank_share(self.items, self.trainer),
+                          collate_fn=list)

@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.rank_share import rank_share
 from samg_video.errors import ConfigurationError
 from samg_video.video_io import decode_clip
 
@@ -93,6 +94,8 @@ class VideoFolderDataModule(LightningDataModule):
     def __init__(self, clips_dir: str | None = None, num_frames: int | None = None, height: int | None = None,
                  width: int | None = None, batch_size: int = 1, num_workers: int = 0):
         super().__init__()
+        # with fewer clips than ranks (say, resuming with three left on eight GPUs) some ranks have none
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         for name, value, minimum in (("num_frames", num_frames, 2), ("height", height, 1), ("width", width, 1)):
             if value is not None and (not isinstance(value, int) or value < minimum):
                 raise ConfigurationError(f"data.{name}={value!r} is not valid; it must be a whole number >= {minimum} "
@@ -115,5 +118,5 @@ class VideoFolderDataModule(LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(self.clips, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
-                          collate_fn=list)
+        return DataLoader(self.clips, batch_size=self.batch_size, sampler=rank_share(self.clips, self.trainer),
+                          num_workers=self.num_workers, collate_fn=list)

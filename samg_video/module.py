@@ -106,19 +106,16 @@ class VideoGenerator(LightningModule):
     def configure_model(self) -> None:
         """Load the pipeline once; Lightning calls this on every rank before moving the module.
 
-        A rank left with no clip (all complete in the output folder, or fewer clips than ranks) loads
-        no weights: resuming a finished run costs no model loading."""
+        When no clip is left to render (all complete in the output folder), no rank loads weights:
+        checking a finished run costs no model loading. (A rank with no clip while others have some
+        still loads: DDP's setup broadcasts the module's parameters, which must match on every rank.)"""
         if self.pipeline is not None:
             return
-        if not self._rank_has_clips():
-            log.info("rank %d has no clip to render; the model is not loaded", self.global_rank)
+        items = getattr(self._trainer.datamodule, "items", None) if self._trainer is not None else None
+        if items is not None and len(items) == 0:
+            log.info("no clip to render; the model is not loaded")
             return
         self.load_pipeline()
-
-    def _rank_has_clips(self) -> bool:
-        items = getattr(self._trainer.datamodule, "items", None) if self._trainer is not None else None
-        # Lightning's distributed predict sampler gives rank r the items r, r + world, ...
-        return items is None or len(items) > self.global_rank
 
     def load_pipeline(self) -> None:
         if self.source.kind == "tiny":
