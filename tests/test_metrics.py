@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from cli_runs import ROOT
+
 from samg_video.errors import ConfigurationError
 from samg_video.metrics import (MetricInputError, TemporalLPIPS, make_flow_backend, occlusion_mask,
                                 pair_warping_errors, temporal_flickering, warp, warping_error)
@@ -197,20 +199,60 @@ def test_temporal_lpips_without_trunk_weights_is_null_with_reason_after_one_warn
         assert record["flicker"] is not None
 
 
-def test_temporal_lpips_loads_the_trunk_from_a_torchvision_weights_file(tmp_path):
+def test_temporal_lpips_loads_the_trunk_from_a_safetensors_file(tmp_path):
+    from safetensors.torch import save_file
     from torchvision.models import alexnet
 
     torch.manual_seed(1)
     reference = alexnet(weights=None).state_dict()
-    path = tmp_path / "alexnet.pth"
-    torch.save(reference, path)
+    path = tmp_path / "alexnet.safetensors"
+    save_file(reference, str(path))
     metric = TemporalLPIPS(weights=str(path))
     assert metric.available and metric.trunk == str(path)
     assert torch.equal(metric.network.net.slice1[0].weight, reference["features.0.weight"])
     assert torch.equal(getattr(metric.network.net.slice5, "10").weight, reference["features.10.weight"])
-    torch.save({"something": torch.zeros(1)}, tmp_path / "other.pth")
+    save_file({"something": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ConfigurationError, match="does not hold torchvision alex weights"):
-        TemporalLPIPS(weights=str(tmp_path / "other.pth"))
+        TemporalLPIPS(weights=str(tmp_path / "other.safetensors"))
+
+
+def test_a_pickle_file_given_by_path_is_refused_and_the_converter_makes_it_loadable(tmp_path):
+    import subprocess
+    import sys
+
+    from torchvision.models import alexnet
+
+    reference = alexnet(weights=None).state_dict()
+    pickled = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save(reference, pickled)
+    with pytest.raises(ConfigurationError, match=r"only .safetensors files are loaded from a path you give .* "
+                                                 r"scripts/convert_weights.py"):
+        TemporalLPIPS(weights=str(pickled))
+    converted = tmp_path / "alexnet.safetensors"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "convert_weights.py"), str(pickled),
+                             str(converted)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert torch.equal(TemporalLPIPS(weights=str(converted)).network.net.slice1[0].weight,
+                       reference["features.0.weight"])
+
+
+def test_hub_cache_pth_is_read_only_when_it_matches_its_published_hash(tmp_path, monkeypatch):
+    from samg_video.metrics.temporal_lpips import trunk_weights_url
+    from samg_video.metrics.weights import hub_cache_file
+    from torchvision.models import alexnet
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = hub_cache_file(trunk_weights_url("alex"))  # .../alexnet-owt-7be5be79.pth
+    cached.parent.mkdir(parents=True)
+    torch.save(alexnet(weights=None).state_dict(), cached)  # not the published file: another hash
+    with pytest.raises(ConfigurationError, match="SHA-256 does not start with the hash in its name"):
+        TemporalLPIPS()
+    from samg_video.metrics.weights import read_state_dict
+    from samg_video.resume import file_sha256
+
+    genuine = cached.with_name(f"alexnet-{file_sha256(cached)[:8]}.pth")  # a name that matches its content
+    cached.rename(genuine)
+    assert set(read_state_dict(genuine)) == set(alexnet(weights=None).state_dict())
 
 
 # ---- the per-clip record and the summaries -----------------------------------------------------

@@ -1,0 +1,45 @@
+"""Convert a torchvision ``.pth`` state dict (RAFT, the LPIPS trunk) to ``.safetensors``.
+
+samg-video loads only safetensors from paths you give, because unpickling a file can run code. Run this
+once, where you trust the file (e.g. torchvision's own download), then point ``raft_weights`` or
+``lpips_weights`` at the result:
+
+    python scripts/convert_weights.py alexnet-owt-7be5be79.pth alexnet-owt-7be5be79.safetensors
+
+The file is read with torch's tensors-only loader (``weights_only=True``) even so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+
+def convert(source: Path, target: Path) -> int:
+    state = torch.load(str(source), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{source} does not hold a state dict of tensors")
+    save_file({key: value.contiguous() for key, value in state.items()}, str(target))
+    return len(state)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="the .pth file")
+    parser.add_argument("target", type=Path, help="the .safetensors file to write")
+    args = parser.parse_args()
+    if args.target.suffix != ".safetensors":
+        sys.exit(f"convert_weights: error: {args.target} must end in .safetensors")
+    try:
+        count = convert(args.source, args.target)
+    except (OSError, ValueError, RuntimeError) as error:  # missing file, not tensors, refused by weights_only
+        sys.exit(f"convert_weights: error: {error}")
+    print(f"wrote {count} tensors to {args.target}")
+
+
+if __name__ == "__main__":
+    main()
