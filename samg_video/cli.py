@@ -9,6 +9,7 @@ from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import ActionYesNo
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from samg_video.argument_errors import explain_argument_error
@@ -36,7 +37,7 @@ class SamgVideoCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument("--output_dir", type=str, default="outputs",
                             help="Where clips, metadata and the run's resolved config are written.")
-        parser.add_argument("--overwrite", type=bool, default=False,
+        parser.add_argument("--overwrite", action=ActionYesNo, default=False,
                             help="Render again, and replace, clips already complete in --output_dir "
                                  "(by default a re-run renders only the clips that are not complete).")
         parser.link_arguments("output_dir", "trainer.default_root_dir")

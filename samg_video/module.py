@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
 
 from samg_video.api import apply_guidance
 from samg_video.errors import ConfigurationError
@@ -113,7 +114,7 @@ class VideoGenerator(LightningModule):
             return
         items = getattr(self._trainer.datamodule, "items", None) if self._trainer is not None else None
         if items is not None and len(items) == 0:
-            log.info("no clip to render; the model is not loaded")
+            rank_zero_info("no clip left to render; the model is not loaded")
             return
         self.load_pipeline()
 

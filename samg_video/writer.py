@@ -103,8 +103,6 @@ class ClipWriter(BasePredictionWriter):
     # ---- per batch ------------------------------------------------------------------------------
     def write_on_batch_end(self, trainer: Any, pl_module: Any, prediction: list[dict], batch_indices: Any,
                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if self.work is None:
-            self.setup(trainer, pl_module, "predict")
         for clip in prediction:
             self.work.submit(self.write_clip, self.directory, clip, pl_module)
 

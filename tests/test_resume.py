@@ -129,7 +129,7 @@ def test_rerun_renders_only_missing_clips_and_overwrite_renders_all(workdir, tmp
     assert sorted(line["id"] for line in lines) == clip_ids(out)  # one line per clip
     assert json.loads((out / "summary.json").read_text())["clips"] == 3
 
-    result = run(args + ["--overwrite", "true"], cwd=workdir)
+    result = run(args + ["--overwrite"], cwd=workdir)
     assert result.returncode == 0 and "3 of them replacing complete clips" in result.stderr + result.stdout
     assert all(fingerprints(out)[name] != value for name, value in after.items())
     assert len(lines_of(out / "metrics.jsonl")) == 3
