@@ -6,7 +6,8 @@ import importlib
 import inspect
 import re
 
-GUIDANCE_CLASSES = ("samg_video.guidance.SAMG", "samg_video.guidance.CFG", "samg_video.guidance.DynamicCFG")
+GUIDANCE_CLASSES = tuple(f"samg_video.guidance.{name}"
+                         for name in ("SAMG", "CFG", "DynamicCFG", "CFGRescale", "APG", "CFGZeroStar"))
 NOISE = ("Does not validate against any", "Subtypes:", "Errors:", "Given value type:",
          "- Expected a <class 'NoneType'>")
 

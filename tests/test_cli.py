@@ -194,3 +194,14 @@ def test_every_shipped_config_parses(config, capsys, monkeypatch):
     assert printed["data"]["class_path"] == "datamodules.prompts.PromptDataModule"
     # every render config scores its clips, before the writer so that each clip's JSON gets them
     assert callbacks.index("samg_video.clip_metrics.ClipMetrics") < callbacks.index("samg_video.writer.ClipWriter")
+
+
+def test_a_baseline_is_selected_from_the_same_config_key(workdir, tmp_path):
+    out = tmp_path / "out"
+    guidance = '{"class_path": "samg_video.guidance.APG", "init_args": {"scale": 6.0, "eta": 0.0}}'
+    result = run(["predict", "-c", str(TINY_CONFIG), "--output_dir", str(out), "--data.prompts", "[a cat]",
+                  "--model.num_inference_steps", "2", "--model.guidance", guidance], cwd=workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metadata = json.loads(next(p for p in out.glob("a-cat-*.json")).read_text())
+    assert metadata["guidance"] == {"class_path": "samg_video.guidance.APG",
+                                    "init_args": {"scale": 6.0, "eta": 0.0, "norm_threshold": 15.0, "momentum": 0.0}}

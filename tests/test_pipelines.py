@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from samg_video import CFG, SAMG, DynamicCFG, apply_guidance, remove_guidance
+from samg_video.guidance import APG, CFGRescale, CFGZeroStar
 from samg_video.denoiser import GuidedDenoiser
 from samg_video.families import get_family
 from samg_video.module import VideoGenerator
@@ -169,3 +170,14 @@ def test_wrapper_returns_the_dtype_the_stock_pipeline_would_have(keep_float32, d
     (output,) = wrapper(latents, timestep=torch.tensor(999))
     assert output.dtype == dtype and output.shape == latents.shape
     assert torch.equal(output[:2], output[2:])  # [g, g]: the pipeline's own combine then yields g
+
+
+@pytest.mark.parametrize("family_name", ["cogvideox", "modelscope"])
+@pytest.mark.parametrize("make", [lambda: CFGRescale(6.0), lambda: APG(6.0, eta=0.0, momentum=-0.5),
+                                  lambda: CFGZeroStar(6.0)], ids=["CFGRescale", "APG", "CFGZeroStar"])
+def test_baselines_run_inside_every_video_pipeline(family_name, make):
+    family, pipeline = build(family_name)
+    stock = latents(family, pipeline, guidance_scale=6.0)
+    apply_guidance(pipeline, make())
+    guided = latents(family, pipeline, guidance_scale=2.0)
+    assert torch.isfinite(guided).all() and (guided - stock).abs().max().item() > 1e-4
