@@ -6,8 +6,6 @@ import importlib
 import inspect
 import re
 
-GUIDANCE_CLASSES = tuple(f"samg_video.guidance.{name}"
-                         for name in ("SAMG", "CFG", "DynamicCFG", "CFGRescale", "APG", "CFGZeroStar"))
 NOISE = ("Does not validate against any", "Subtypes:", "Errors:", "Given value type:",
          "- Expected a <class 'NoneType'>")
 
@@ -43,13 +41,22 @@ def _condense(text: str) -> str:
         return (f"{field}: {owner} has no option {m.group(1)!r}; its options: "
                 f"{', '.join(_options_of(owner)) or 'none'}")
     if "has no attribute" in reason or "No module named" in reason or "Import path" in reason:
-        valid = f"; guidance classes: {', '.join(GUIDANCE_CLASSES)}" if field.endswith("guidance") else ""
+        valid = f"; guidance classes: {', '.join(_guidance_classes())}" if field.endswith("guidance") else ""
         return f"{field}.class_path={classes[-1]!r} cannot be imported ({reason}){valid}" if classes else reason
     if reason.startswith("Expected a") and given is not None and not given.startswith("NestedArg"):
         return f"{field}={given!r} is not valid: {reason[0].lower()}{reason[1:]}"
     if reason.startswith("unrecognized arguments"):
         return f"{reason}; `lightning predict --help` lists the options"
     return f"{field}: {reason}" if field else reason
+
+
+def _guidance_classes() -> list[str]:
+    """Every guidance method the package exports, as class paths."""
+    import samg_video.guidance as guidance
+
+    return [f"samg_video.guidance.{name}" for name in guidance.__all__
+            if isinstance(getattr(guidance, name), type) and issubclass(getattr(guidance, name), guidance.Guidance)
+            and getattr(guidance, name) is not guidance.Guidance]
 
 
 def _options_of(class_path: str) -> list[str]:

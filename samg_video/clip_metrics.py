@@ -87,8 +87,7 @@ class ClipMetrics(Callback):
             self.suite = TemporalMetrics(**self.options, device=device)
         background = device.type != "cpu" if self.background is None else self.background
         # with a writer, a clip whose scoring fails is that writer's to record as failed; without one it stops the run
-        has_writer = any(isinstance(callback, ClipWriter) for callback in trainer.callbacks)
-        self.work = BackgroundWork("clip-metrics", enabled=background, reraise=not has_writer)
+        self.work = BackgroundWork("clip-metrics", enabled=background, reraise=not writers)
 
     def forget_clips(self, ids: list[str]) -> None:
         """Drop the lines of clips about to be rendered again, so each clip keeps one line (the writer

@@ -60,12 +60,9 @@ class ClipWriter(BasePredictionWriter):
         self.failed_on_rank = 0
         self.failed_clips = 0
 
-    def resolve_dir(self, trainer: Any) -> Path:
-        return Path(self.output_dir or trainer.default_root_dir)
-
     # ---- start of the run: what is left to render -----------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        self.directory = self.resolve_dir(trainer)
+        self.directory = Path(self.output_dir or trainer.default_root_dir)
         check_output_dir(self.directory)
         background = trainer.strategy.root_device.type != "cpu" if self.background is None else self.background
         self.work = BackgroundWork("clip-writer", enabled=background)
@@ -104,25 +101,25 @@ class ClipWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer: Any, pl_module: Any, prediction: list[dict], batch_indices: Any,
                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         for clip in prediction:
-            self.work.submit(self.write_clip, self.directory, clip, pl_module)
+            self.work.submit(self.write_clip, clip, pl_module)
 
-    def write_clip(self, directory: Path, clip: dict[str, Any], pl_module: Any) -> Path | None:
+    def write_clip(self, clip: dict[str, Any], pl_module: Any) -> Path | None:
         """Write one clip, or record why it failed; never raises, so one clip cannot stop the run."""
         item = clip["item"]
         reason = clip.get("failure")
         if reason is None:
             try:
-                return self._write(directory, clip, pl_module)
+                return self._write(clip, pl_module)
             except Exception as error:
                 reason = f"writing failed: {type(error).__name__}: {error}"
         self.failed_on_rank += 1
         log.warning("clip %s failed: %s", item["id"], reason)
-        append_line(directory / FAILURES_FILE, {"id": item["id"], "prompt": item["prompt"], "seed": item["seed"],
+        append_line(self.directory / FAILURES_FILE, {"id": item["id"], "prompt": item["prompt"], "seed": item["seed"],
                                                 "reason": reason})
         return None
 
-    def _write(self, directory: Path, clip: dict[str, Any], pl_module: Any) -> Path:
-        item, frames = clip["item"], clip["frames"]
+    def _write(self, clip: dict[str, Any], pl_module: Any) -> Path:
+        directory, item, frames = self.directory, clip["item"], clip["frames"]
         video_path = directory / f"{item['id']}.mp4"
         if video_path.resolve().parent != directory.resolve():  # ids are slugs; this is a last guard
             raise ValueError(f"clip id {item['id']!r} would leave {directory}")

@@ -24,7 +24,8 @@ class CFGZeroStar(Guidance):
     def __init__(self, scale: float, zero_init_steps: int = 1):
         check_positive("scale", scale)
         if not isinstance(zero_init_steps, int) or zero_init_steps < 0:
-            raise ConfigurationError(f"zero_init_steps={zero_init_steps!r} is not valid; it must be a whole number >= 0")
+            raise ConfigurationError(f"zero_init_steps={zero_init_steps!r} is not valid; "
+                                     "it must be a whole number >= 0")
         self.scale = float(scale)
         self.zero_init_steps = zero_init_steps
 
