@@ -17,17 +17,20 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.rank_share import rank_share
 from samg_video.errors import ConfigurationError
+from samg_video.scale_maps import is_scale_map_picture
 from samg_video.video_io import decode_clip
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".avi")
 
 
 def find_clips(clips_dir: Path, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> list[Path]:
-    """Video files under ``clips_dir``, sorted; hidden files (such as unfinished temporaries) skipped."""
+    """Video files under ``clips_dir``, sorted; hidden files (such as unfinished temporaries) and scale-map
+    pictures skipped."""
     return sorted(
         path for path in clips_dir.rglob("*")
         if path.suffix.lower() in suffixes and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(clips_dir).parts)
+        and not is_scale_map_picture(path)
     )
 
 

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import Callback
 from samg_video.background import BackgroundWork
 from samg_video.errors import ConfigurationError
 from samg_video.metrics.statistics import summarize_records
-from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options
+from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options, too_short_record
 from samg_video.records import append_line, drop_lines, read_lines
 from samg_video.video_io import atomic_path, write_json
 
@@ -83,7 +83,9 @@ class ClipMetrics(Callback):
             raise ConfigurationError(f"--output_dir {self.directory} is the folder being scored (data.clips_dir); "
                                      f"write the evaluation elsewhere, e.g. --output_dir {self.directory}/evaluation")
         device = trainer.strategy.root_device
-        if self.suite is None:
+        family = getattr(pl_module, "family", None)
+        if self.suite is None and getattr(family, "media", "video") == "video":
+            # image runs score nothing: their records say why, and no flow or LPIPS network is loaded
             self.suite = TemporalMetrics(**self.options, device=device)
         background = device.type != "cpu" if self.background is None else self.background
         # with a writer, a clip whose scoring fails is that writer's to record as failed; without one it stops the run
@@ -129,8 +131,11 @@ class ClipMetrics(Callback):
 
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
-        metrics = self.suite(clip["frames"])
         frames = clip["frames"]
+        if self.suite is None:
+            metrics = too_short_record(self.options["metrics"], frames.shape[0])
+        else:
+            metrics = self.suite(frames)
         line = {**_identity(clip), "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
                 "width": int(frames.shape[2]), "fps": clip.get("fps"), **metrics,
                 "frames": clip.get("frames_origin"), "model": clip.get("model"), "guidance": clip.get("guidance")}

@@ -28,18 +28,22 @@ MAX_FAILED_BATCHES_IN_A_ROW = 3
 class VideoGenerator(LightningModule):
     """Renders a batch of prompts per ``predict_step`` with a diffusers pipeline and a guidance method.
 
+    Image families render one-frame clips (written as PNG by ``ClipWriter``).
+
     Args:
         guidance: how the unconditional and conditional predictions are combined, e.g.
             ``samg_video.guidance.SAMG`` or ``samg_video.guidance.CFG``.
-        family: the model family: ``cogvideox`` or ``modelscope``.
+        family: the model family: ``cogvideox`` or ``modelscope`` (video); ``sd15``, ``sdxl`` or ``sd35``
+            (images).
         source: a hub id (``THUDM/CogVideoX-2b``), a local pipeline directory, or ``tiny`` for a small
             model with seeded random weights built offline (tests, demos).
         height: frame height in pixels (family default when unset).
         width: frame width in pixels (family default when unset).
-        num_frames: frames per clip (family default when unset).
-        fps: frame rate written into the clips (family default when unset).
+        num_frames: frames per clip (family default when unset; image families make one).
+        fps: frame rate written into the clips (family default when unset; unset for images).
         num_inference_steps: sampling steps.
-        scheduler: ``ddim`` or ``dpm`` (the family's default when unset: DDIM).
+        scheduler: video: ``ddim`` (default) or ``dpm``; SD 1.5: ``pndm`` (default), ``ddim``, ``dpm``,
+            ``euler``; SDXL: ``euler`` (default), ``ddim``, ``dpm``, ``pndm``; SD 3.5: ``flow_euler``.
         dtype: weights dtype: ``float32``, ``float16`` or ``bfloat16``.
         variant: weights variant on the hub, e.g. ``fp16`` (unset: the default weights).
         negative_prompt: negative prompt for items that do not set their own.
@@ -58,7 +62,7 @@ class VideoGenerator(LightningModule):
         num_frames: int | None = None,
         fps: int | None = None,
         num_inference_steps: int = 50,
-        scheduler: Literal["ddim", "dpm"] = "ddim",
+        scheduler: str | None = None,
         dtype: Literal["float32", "float16", "bfloat16"] = "float32",
         variant: str | None = None,
         negative_prompt: str = "",
@@ -71,6 +75,7 @@ class VideoGenerator(LightningModule):
             raise ConfigurationError(f"model.guidance must be a guidance object such as "
                                      f"samg_video.guidance.SAMG, not {type(guidance).__name__}")
         self.family = get_family(family)
+        scheduler = scheduler or self.family.schedulers[0]
         if scheduler not in self.family.schedulers:
             raise ConfigurationError(f"model.scheduler={scheduler!r} is not valid for {family}; choose one of "
                                      f"{', '.join(self.family.schedulers)}")
@@ -86,7 +91,10 @@ class VideoGenerator(LightningModule):
         self.width = width or defaults["width"]
         self.num_frames = num_frames or defaults["num_frames"]
         self.fps = fps or defaults["fps"]
-        if not isinstance(self.fps, int) or self.fps < 1:
+        if self.family.media == "image":
+            if fps is not None:
+                raise ConfigurationError(f"model.fps={fps!r} does not apply: {family} makes images; leave it unset")
+        elif not isinstance(self.fps, int) or self.fps < 1:
             raise ConfigurationError(f"model.fps={fps!r} is not valid; it must be a whole number >= 1")
         self.family.check_request(self.source, self.height, self.width, self.num_frames)
 
@@ -161,14 +169,16 @@ class VideoGenerator(LightningModule):
             self.load_pipeline()
         # one CPU generator per item: the noise is the same on any device, rank and batch composition
         generators = [torch.Generator("cpu").manual_seed(int(item["seed"])) for item in items]
+        negative_prompts = [item.get("negative_prompt") or self.negative_prompt for item in items]
         watch = NonFiniteWatch()
         try:
             output = self.pipeline(
                 prompt=[item["prompt"] for item in items],
-                negative_prompt=[item.get("negative_prompt") or self.negative_prompt for item in items],
+                # none given is the stock call: SDXL then uses zero embeddings rather than encoding ""
+                negative_prompt=negative_prompts if any(negative_prompts) else None,
                 height=self.height,
                 width=self.width,
-                num_frames=self.num_frames,
+                **self.family.size_arguments(self.num_frames),
                 num_inference_steps=self.num_inference_steps,
                 guidance_scale=PIPELINE_CFG_SWITCH,
                 generator=generators,
@@ -185,25 +195,30 @@ class VideoGenerator(LightningModule):
             return [{"item": item, "failure": reason} for item in items]
         self.failed_batches_in_a_row = 0
         statistics = self.guidance.statistics()
+        scale_maps = self.guidance.mean_scale_maps()  # None unless a ScaleMapWriter asked for them
         model, guidance = self.describe(), self.guidance.describe()
         first_bad_steps = watch.first_steps()
+        rendered = self.family.output_frames(output)
         clips = []
         for i, item in enumerate(items):
-            reason = nonfinite_reason(output.frames[i], first_bad_steps[i] if first_bad_steps else None,
+            reason = nonfinite_reason(rendered[i], first_bad_steps[i] if first_bad_steps else None,
                                       self.num_inference_steps)
             if reason is not None:
                 clips.append({"item": item, "failure": reason})
                 continue
-            frames = np.clip(np.round(output.frames[i] * 255.0), 0, 255).astype(np.uint8)
+            frames = np.clip(np.round(rendered[i] * 255.0), 0, 255).astype(np.uint8)
             clips.append({
                 "item": item,
                 "frames": frames,  # (F, H, W, 3) uint8 RGB
+                "media": self.family.media,
                 "fps": self.fps,
                 "frames_origin": "in memory, before encoding",
                 "model": model,
                 "guidance": guidance,
                 "guidance_statistics": statistics[i] if i < len(statistics) else None,
             })
+            if scale_maps is not None:
+                clips[-1]["scale_map"] = scale_maps[i].numpy()  # (latent frames, rows, columns)
         return clips
 
     def predict_step(self, batch: list[dict[str, Any]], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:

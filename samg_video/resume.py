@@ -1,9 +1,9 @@
 """Which clips of a run are already complete in its output folder, so that a re-run renders only the rest.
 
-A clip is complete when ``<id>.json`` exists, parses, and records the size and SHA-256 of ``<id>.mp4``
-as it is on disk. The writer writes the mp4 first and the JSON last, each atomically, and removes an
-old JSON before replacing its mp4, so a run killed at any point leaves no clip that looks complete
-and is not.
+A clip is complete when ``<id>.json`` exists, parses, and records the size and SHA-256 of its media file
+(``<id>.mp4``, or ``<id>.png`` for an image) as it is on disk. The writer writes the media file first and
+the JSON last, each atomically, and removes an old JSON before replacing its media file, so a run killed
+at any point leaves no clip that looks complete and is not.
 """
 
 from __future__ import annotations
@@ -50,16 +50,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# the JSON key describing a clip's media file, and that file's suffix
+MEDIA_FILES = {"video": ".mp4", "image": ".png"}
+
+
 def complete_metadata(directory: Path, clip_id: str) -> dict[str, Any] | None:
-    """The clip's JSON when the clip is complete (the JSON matches the mp4 on disk), else None."""
+    """The clip's JSON when the clip is complete (the JSON matches its media file on disk), else None."""
     try:
         metadata = json.loads((directory / f"{clip_id}.json").read_text(encoding="utf-8"))
-        video = metadata["video"]
-        video_path = directory / video["file"]
-        if video["file"] != f"{clip_id}.mp4" or video_path.stat().st_size != video["bytes"]:
+        key = next(key for key in MEDIA_FILES if key in metadata)
+        media = metadata[key]
+        media_path = directory / media["file"]
+        if media["file"] != f"{clip_id}{MEDIA_FILES[key]}" or media_path.stat().st_size != media["bytes"]:
             return None
-        return metadata if file_sha256(video_path) == video["sha256"] else None
-    except (OSError, ValueError, KeyError, TypeError):  # missing, unreadable or not this package's JSON
+        return metadata if file_sha256(media_path) == media["sha256"] else None
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):  # missing, unreadable or not this package's JSON
         return None
 
 

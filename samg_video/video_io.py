@@ -71,6 +71,16 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, lossless: bool = False, 
             container.mux(stream.encode())
 
 
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write one ``(H, W, 3)`` uint8 RGB image as a lossless PNG."""
+    from PIL import Image
+
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be uint8 of shape (H, W, 3), got {image.dtype} {image.shape}")
+    with atomic_path(path) as temporary:
+        Image.fromarray(image, mode="RGB").save(temporary, format="PNG")
+
+
 def read_video(path: Path) -> np.ndarray:
     """Decode every frame of a clip to ``(F, H, W, 3)`` uint8 RGB."""
     import av

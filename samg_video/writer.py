@@ -1,4 +1,5 @@
-"""Callback that writes each rendered clip as ``<output_dir>/<clip_id>.mp4`` plus its JSON metadata, skips
+"""Callback that writes each rendered clip as ``<output_dir>/<clip_id>.mp4`` (``.png`` for an image) plus its
+JSON metadata, skips
 clips a previous run completed, and records clips that failed in ``<output_dir>/failures.jsonl``."""
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from lightning.pytorch.utilities import rank_zero_info
 from samg_video.background import BackgroundWork
 from samg_video.errors import ConfigurationError
 from samg_video.records import append_line, drop_lines
-from samg_video.resume import ResumePlan, check_output_dir, file_sha256, plan_resume, remove_stale_temporaries
-from samg_video.video_io import write_json, write_mp4
+from samg_video.resume import (MEDIA_FILES, ResumePlan, check_output_dir, file_sha256, plan_resume,
+                                remove_stale_temporaries)
+from samg_video.video_io import write_json, write_mp4, write_png
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,9 @@ FAILURES_FILE = "failures.jsonl"
 class ClipWriter(BasePredictionWriter):
     """Writes clips and metadata as each batch finishes, atomically (temporary file, then rename).
 
-    The JSON is written after the mp4 and records its size and SHA-256, so a clip is complete exactly
-    when its JSON exists and matches the mp4. Before rendering starts, clips already complete in the
+    Videos become H.264 mp4 files; images (one-frame clips of the image families) lossless PNG files.
+    The JSON is written after the media file and records its size and SHA-256, so a clip is complete
+    exactly when its JSON exists and matches the media file. Before rendering starts, clips already complete in the
     output folder are taken out of the run (``overwrite`` renders them again). When ``ClipMetrics`` runs
     (listed before this callback), the JSON also holds the clip's metrics under ``metrics``.
 
@@ -120,8 +123,9 @@ class ClipWriter(BasePredictionWriter):
 
     def _write(self, clip: dict[str, Any], pl_module: Any) -> Path:
         directory, item, frames = self.directory, clip["item"], clip["frames"]
-        video_path = directory / f"{item['id']}.mp4"
-        if video_path.resolve().parent != directory.resolve():  # ids are slugs; this is a last guard
+        media = clip.get("media", "video")
+        media_path = directory / f"{item['id']}{MEDIA_FILES[media]}"
+        if media_path.resolve().parent != directory.resolve():  # ids are slugs; this is a last guard
             raise ValueError(f"clip id {item['id']!r} would leave {directory}")
         metrics = clip.get("metrics")
         if isinstance(metrics, Future):
@@ -129,7 +133,12 @@ class ClipWriter(BasePredictionWriter):
         json_path = directory / f"{item['id']}.json"
         if json_path.exists():  # replacing a clip: until its new JSON exists it must not look complete
             os.unlink(json_path)
-        write_mp4(video_path, frames, clip["fps"], lossless=self.lossless, crf=self.crf)
+        if media == "image":
+            write_png(media_path, frames[0])
+            file_record = {"format": "png", "lossless": True}
+        else:
+            write_mp4(media_path, frames, clip["fps"], lossless=self.lossless, crf=self.crf)
+            file_record = {"codec": "libx264rgb" if self.lossless else "libx264", "lossless": self.lossless}
         metadata = {
             "id": item["id"],
             "prompt": item["prompt"],
@@ -142,14 +151,15 @@ class ClipWriter(BasePredictionWriter):
             "model": clip.get("model") or pl_module.describe(),
             "guidance": clip.get("guidance") or pl_module.guidance.describe(),
             "guidance_statistics": clip.get("guidance_statistics"),
-            "video": {"file": video_path.name, "bytes": video_path.stat().st_size,
-                      "sha256": file_sha256(video_path), "codec": "libx264rgb" if self.lossless else "libx264",
-                      "lossless": self.lossless},
+            media: {"file": media_path.name, "bytes": media_path.stat().st_size, "sha256": file_sha256(media_path),
+                    **file_record},
         }
         if metrics is not None:
             metadata["metrics"] = metrics
+        if clip.get("scale_map_files") is not None:  # written by ScaleMapWriter before this JSON
+            metadata["scale_map"] = clip["scale_map_files"]
         write_json(json_path, metadata)  # last: its presence marks the clip complete
-        return video_path
+        return media_path
 
     # ---- end of the run -------------------------------------------------------------------------
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:

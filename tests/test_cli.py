@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import yaml
-from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, run
+from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, clip_videos, run
 
 from samg_video.video_io import read_video
 
@@ -21,7 +21,7 @@ def test_tiny_config_renders_decodable_clips_with_complete_metadata(workdir, tmp
     result = run(["predict", "-c", str(TINY_CONFIG), "--output_dir", str(out), "--data.prompts", str(TINY_PROMPTS)],
                  cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
-    videos = sorted(out.glob("*.mp4"))
+    videos = clip_videos(out)
     assert len(videos) == 3  # three non-blank lines in tiny.txt
     for video in videos:
         frames = read_video(video)
@@ -40,6 +40,11 @@ def test_tiny_config_renders_decodable_clips_with_complete_metadata(workdir, tmp
         assert metadata["video"]["bytes"] == video.stat().st_size
         assert metadata["id"] == video.stem and metadata["prompt"] in TINY_PROMPTS.read_text()
         assert 0 <= metadata["metrics"]["flicker"] <= 1 and metadata["metrics"]["warping_error"] > 0
+        # the scale-map writer is on in tiny_samg.yaml: heatmap and side by side, enlarged 4x, legend below
+        assert metadata["scale_map"]["range"] == [4.0, 9.6]
+        heatmap = read_video(out / metadata["scale_map"]["scale_map"])
+        side_by_side = read_video(out / metadata["scale_map"]["side_by_side"])
+        assert heatmap.shape == (9, 4 * 32 + 20, 4 * 64, 3) and side_by_side.shape == (9, 4 * 32 + 20, 8 * 64, 3)
     assert (out / "run_config.yaml").is_file()
     # the metrics callback is on in tiny_samg.yaml: one line per clip and the run summary
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -63,8 +68,8 @@ def test_same_config_and_seeds_give_the_same_clips(workdir, tmp_path):
     args = ["predict", "-c", str(lossless_config), "--data.prompts", "[a red cat, the sea]"]
     assert run(args + ["--output_dir", str(first)], cwd=workdir).returncode == 0
     assert run(args + ["--output_dir", str(second), "--data.batch_size", "1"], cwd=workdir, script=None).returncode == 0
-    names = sorted(p.name for p in first.glob("*.mp4"))
-    assert names == sorted(p.name for p in second.glob("*.mp4")) and len(names) == 2
+    names = [p.name for p in clip_videos(first)]
+    assert names == [p.name for p in clip_videos(second)] and len(names) == 2
     for name in names:
         a, b = read_video(first / name).astype(int), read_video(second / name).astype(int)
         assert abs(a - b).max() <= 1  # batch size 2 vs 1: summation order only
@@ -96,7 +101,14 @@ BAD_INPUTS = [
         (["--model.height", "40"], "model.height=40 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
         (["--model.width", "50"], "model.width=50 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
         (["--model.num_inference_steps", "0"], "model.num_inference_steps=0 is not valid; it must be a whole number >= 1"),
-        (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope"),
+        (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope, sd15, sdxl, sd35"),
+        (["--model.family", "sd15", "--model.fps", "null"], "model.num_frames=9 cannot be produced by SD 1.5: it makes images; leave num_frames unset"),
+        (["--model.family", "sd35", "--model.num_frames", "null", "--model.fps", "null", "--model.scheduler", "ddim"],
+         "model.scheduler='ddim' is not valid for sd35; choose one of flow_euler"),
+        (["--model.family", "sdxl", "--model.num_frames", "null"], "model.fps=8 does not apply: sdxl makes images; leave it unset"),
+        (["--model.family", "sd35", "--model.num_frames", "null", "--model.fps", "null", "--model.scheduler", "null",
+          "--model.height", "40"],
+         "model.height=40 cannot be produced by SD 3.5: it must be a positive multiple of 16"),
         (["--data.prompts", "missing.txt"], "data.prompts: file not found: missing.txt"),
         (["--data.prompts", "{dir}/empty.txt"], "empty.txt: no prompts in the file"),
         (["--data.prompts", "{dir}/ragged.csv"], "ragged.csv:3: more values than the header has columns"),
@@ -171,7 +183,7 @@ def test_run_config_never_overwrites_the_input_config(workdir, tmp_path):
     before = config.read_text()
     result = run(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]"], cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert config.read_text() == before and len(list(out.glob("*.mp4"))) == 1
+    assert config.read_text() == before and len(clip_videos(out)) == 1
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
@@ -194,6 +206,10 @@ def test_every_shipped_config_parses(config, capsys, monkeypatch):
     assert printed["data"]["class_path"] == "datamodules.prompts.PromptDataModule"
     # every render config scores its clips, before the writer so that each clip's JSON gets them
     assert callbacks.index("samg_video.clip_metrics.ClipMetrics") < callbacks.index("samg_video.writer.ClipWriter")
+    maps = [c for c in printed["trainer"]["callbacks"] if c["class_path"] == "samg_video.scale_maps.ScaleMapWriter"]
+    if "samg" in config.name:  # listed before the writer; on in the tiny configs, off in the big ones
+        assert callbacks.index(maps[0]["class_path"]) < callbacks.index("samg_video.writer.ClipWriter")
+        assert maps[0]["init_args"]["enabled"] == config.name.startswith("tiny")
 
 
 def test_a_baseline_is_selected_from_the_same_config_key(workdir, tmp_path):
@@ -205,3 +221,6 @@ def test_a_baseline_is_selected_from_the_same_config_key(workdir, tmp_path):
     metadata = json.loads(next(p for p in out.glob("a-cat-*.json")).read_text())
     assert metadata["guidance"] == {"class_path": "samg_video.guidance.APG",
                                     "init_args": {"scale": 6.0, "eta": 0.0, "norm_threshold": 15.0, "momentum": 0.0}}
+    # the scale-map writer of tiny_samg.yaml has nothing to show for APG: it says so once and writes nothing
+    assert (result.stderr + result.stdout).count("APG has no per-voxel scale map") == 1
+    assert "scale_map" not in metadata and not list(out.glob("*.scale_map.*"))

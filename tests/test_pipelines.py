@@ -14,23 +14,26 @@ PROMPTS = ["a red panda walking in a forest", "a small boat on the sea"]
 TOLERANCE = 1e-6
 
 
-def build(family_name, scheduler="ddim"):
+def build(family_name, scheduler=None):
     family = get_family(family_name)
-    return family, family.with_scheduler(family.build_tiny(seed=0), scheduler)
+    return family, family.with_scheduler(family.build_tiny(seed=0), scheduler or family.schedulers[0])
 
 
 def latents(family, pipeline, guidance_scale, steps=3, **kwargs):
     size = family.tiny_size
-    arguments = {**family.call_arguments(pipeline), **kwargs}
+    arguments = {**family.call_arguments(pipeline), **family.size_arguments(size["num_frames"]), **kwargs}
     output = pipeline(
-        PROMPTS, height=size["height"], width=size["width"], num_frames=size["num_frames"],
+        PROMPTS, height=size["height"], width=size["width"],
         num_inference_steps=steps, guidance_scale=guidance_scale, output_type="latent",
         generator=[torch.Generator().manual_seed(s) for s in (3, 4)], **arguments,
     )
-    return output.frames
+    return output.frames if family.media == "video" else output.images
 
 
-CASES = [("cogvideox", "ddim"), ("cogvideox", "dpm"), ("modelscope", "ddim"), ("modelscope", "dpm")]
+FAMILY_NAMES = ["cogvideox", "modelscope", "sd15", "sdxl", "sd35"]
+# every family with its default scheduler, and the video families and SD 1.5 with a second one
+CASES = [("cogvideox", "ddim"), ("cogvideox", "dpm"), ("modelscope", "ddim"), ("modelscope", "dpm"),
+         ("sd15", "pndm"), ("sd15", "dpm"), ("sdxl", "euler"), ("sd35", "flow_euler")]
 
 
 @pytest.mark.parametrize("family_name, scheduler", CASES)
@@ -172,10 +175,10 @@ def test_wrapper_returns_the_dtype_the_stock_pipeline_would_have(keep_float32, d
     assert torch.equal(output[:2], output[2:])  # [g, g]: the pipeline's own combine then yields g
 
 
-@pytest.mark.parametrize("family_name", ["cogvideox", "modelscope"])
+@pytest.mark.parametrize("family_name", FAMILY_NAMES)
 @pytest.mark.parametrize("make", [lambda: CFGRescale(6.0), lambda: APG(6.0, eta=0.0, momentum=-0.5),
                                   lambda: CFGZeroStar(6.0)], ids=["CFGRescale", "APG", "CFGZeroStar"])
-def test_baselines_run_inside_every_video_pipeline(family_name, make):
+def test_baselines_run_inside_every_pipeline(family_name, make):
     family, pipeline = build(family_name)
     stock = latents(family, pipeline, guidance_scale=6.0)
     apply_guidance(pipeline, make())

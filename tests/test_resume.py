@@ -10,6 +10,7 @@ import pytest
 from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run
 
 from samg_video.errors import ConfigurationError
+from samg_video.scale_maps import is_scale_map_picture
 from samg_video.records import append_line, drop_lines, read_lines
 from samg_video.resume import check_output_dir, complete_metadata, plan_resume, remove_stale_temporaries
 from samg_video.video_io import write_json
@@ -106,7 +107,8 @@ def clip_ids(directory):
 def fingerprints(directory):
     """Inode and modification time of every clip file: unchanged when a re-run skips the clip."""
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in directory.iterdir()
-            if p.suffix in (".mp4", ".json") and not p.name.startswith(("summary", "run_config"))}
+            if p.suffix in (".mp4", ".json") and not p.name.startswith(("summary", "run_config"))
+            and not is_scale_map_picture(p)}
 
 
 def test_rerun_renders_only_missing_clips_and_overwrite_renders_all(workdir, tmp_path):

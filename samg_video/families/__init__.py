@@ -8,8 +8,15 @@ from samg_video.errors import ConfigurationError
 from samg_video.families.base import DTYPES, TINY_SOURCE, ModelFamily, Source, resolve_source
 from samg_video.families.cogvideox import CogVideoXFamily
 from samg_video.families.modelscope import ModelScopeFamily
+from samg_video.families.sd35 import StableDiffusion3Family
+from samg_video.families.sdxl import StableDiffusionXLFamily
+from samg_video.families.stable_diffusion import StableDiffusionFamily
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (CogVideoXFamily(), ModelScopeFamily())}
+FAMILIES: dict[str, ModelFamily] = {
+    family.name: family
+    for family in (CogVideoXFamily(), ModelScopeFamily(), StableDiffusionFamily(), StableDiffusionXLFamily(),
+                   StableDiffusion3Family())
+}
 
 
 def get_family(name: str) -> ModelFamily:

@@ -127,11 +127,12 @@ class ModelFamily:
     """Model-family knowledge in one place: layout, size rules, loading, tiny construction."""
 
     name: str
+    media = "video"  # "video", or "image": a one-frame clip written as PNG
     layout: str
     denoiser_attribute: str  # the pipeline attribute holding the denoiser
     keeps_float32_prediction: bool  # whether the stock pipeline upcasts the prediction before combining
     pipeline_class_names: tuple[str, ...]
-    schedulers: tuple[str, ...]
+    schedulers: tuple[str, ...]  # the first is the default
     default_size: dict[str, int]  # height, width, num_frames, fps of the released model
     tiny_size: dict[str, int]  # the same for the tiny model
 
@@ -145,10 +146,64 @@ class ModelFamily:
     def build_tiny(self, seed: int = 0) -> Any:
         raise NotImplementedError
 
+    def with_scheduler(self, pipeline: Any, scheduler: str) -> Any:
+        """The pipeline with its scheduler replaced by the named one, built from its own scheduler config."""
+        scheduler_class = self.scheduler_classes()[scheduler]
+        pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config)
+        return pipeline
+
+    def scheduler_classes(self) -> dict[str, type]:
+        raise NotImplementedError
+
     def call_arguments(self, pipeline: Any) -> dict[str, Any]:
         """Family-specific keyword arguments of the pipeline call."""
         return {}
 
+    def size_arguments(self, num_frames: int) -> dict[str, Any]:
+        """Pipeline call arguments for the clip length."""
+        return {"num_frames": num_frames}
+
+    def output_frames(self, output: Any) -> Any:
+        """Per sample, the frames ``(F, H, W, 3)`` of a pipeline output made with ``output_type="np"``."""
+        return output.frames
+
     def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
         """Pipeline call arguments that make it call ``observe(step, latents)`` after every sampling step."""
-        raise NotImplementedError
+
+        def on_step_end(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            observe(step, tensors["latents"])
+            return {}  # nothing replaced
+
+        return {"callback_on_step_end": on_step_end, "callback_on_step_end_tensor_inputs": ["latents"]}
+
+
+class ImageFamily(ModelFamily):
+    """A text-to-image model: an image is a one-frame clip, latents ``(B, C, H, W)``, written as PNG."""
+
+    media = "image"
+    layout = "BCHW"
+    keeps_float32_prediction = False  # the stock image pipelines combine in the denoiser's dtype
+    spatial_multiple: int
+    display_name: str
+
+    def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
+        check_multiple("height", height, self.spatial_multiple, self.display_name)
+        check_multiple("width", width, self.spatial_multiple, self.display_name)
+        if num_frames != 1:
+            raise ConfigurationError(f"model.num_frames={num_frames!r} cannot be produced by {self.display_name}: "
+                                     "it makes images; leave num_frames unset (or 1)")
+
+    def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
+        pipeline = load_pretrained(self.pipeline_class(), source, self.name, dtype=dtype, variant=variant)
+        return self.with_scheduler(pipeline, scheduler)
+
+    def pipeline_class(self) -> type:
+        import diffusers
+
+        return getattr(diffusers, self.pipeline_class_names[0])
+
+    def size_arguments(self, num_frames: int) -> dict[str, Any]:
+        return {}
+
+    def output_frames(self, output: Any) -> Any:
+        return output.images[:, None]  # (B, H, W, 3) -> (B, 1, H, W, 3)

@@ -87,10 +87,3 @@ class CogVideoXFamily(ModelFamily):
         # the transformer's text length: 226 for the released models, 16 for the tiny one
         return {"max_sequence_length": pipeline.transformer.config.max_text_seq_length,
                 "use_dynamic_cfg": False}
-
-    def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
-        def on_step_end(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            observe(step, tensors["latents"])
-            return {}  # nothing replaced
-
-        return {"callback_on_step_end": on_step_end, "callback_on_step_end_tensor_inputs": ["latents"]}

@@ -38,12 +38,10 @@ class ModelScopeFamily(ModelFamily):
         pipeline = load_pretrained(TextToVideoSDPipeline, source, self.name, dtype=dtype, variant=variant)
         return self.with_scheduler(pipeline, scheduler)
 
-    def with_scheduler(self, pipeline: Any, scheduler: str) -> Any:
+    def scheduler_classes(self) -> dict[str, type]:
         from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-        scheduler_class = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}[scheduler]
-        pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config)
-        return pipeline
+        return {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
 
     def build_tiny(self, seed: int = 0) -> Any:
         from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
@@ -67,9 +65,6 @@ class ModelScopeFamily(ModelFamily):
                                   clip_sample=False, set_alpha_to_one=False)
         return TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                      scheduler=scheduler)
-
-    def call_arguments(self, pipeline: Any) -> dict[str, Any]:
-        return {}
 
     def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
         # TextToVideoSDPipeline has only the older per-step callback, with latents (B, C, F, H, W)

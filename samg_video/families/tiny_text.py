@@ -49,11 +49,12 @@ def clip_tokenizer(max_length: int):
         return CLIPTokenizer(vocab_file, merges_file, model_max_length=max_length, unk_token="<|endoftext|>")
 
 
-def clip_encoder(width: int, vocab_size: int, max_length: int):
-    from transformers import CLIPTextConfig, CLIPTextModel
+def clip_encoder(width: int, vocab_size: int, max_length: int, projection: bool = False, layers: int = 1):
+    """A CLIP text encoder; ``projection`` adds the pooled text projection SDXL's and SD3's second encoder have."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(vocab_size=vocab_size, hidden_size=width, intermediate_size=2 * width,
-                            num_hidden_layers=1, num_attention_heads=4, max_position_embeddings=max_length,
-                            bos_token_id=0, eos_token_id=1, pad_token_id=1)
-    return CLIPTextModel(config).eval()
+                            num_hidden_layers=layers, num_attention_heads=4, max_position_embeddings=max_length,
+                            bos_token_id=0, eos_token_id=1, pad_token_id=1, projection_dim=width)
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 

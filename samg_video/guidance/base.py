@@ -99,6 +99,22 @@ class Guidance:
         """Per-sample statistics of the loop since the last reset; empty for methods that keep none."""
         return []
 
+    # ---- per-voxel scale maps (only methods with a spatial scale have one) ----------------------
+    has_scale_map = False
+
+    def record_scale_maps(self, enabled: bool = True) -> None:
+        """Keep the sum of the per-voxel scale over the active steps of each loop (methods with a map)."""
+        raise ConfigurationError(f"{type(self).__name__} has no per-voxel scale map")
+
+    def mean_scale_maps(self) -> torch.Tensor | None:
+        """Per sample, the scale averaged over the active steps of the last loop, ``(B, F, H, W)`` in latent
+        voxels on the CPU; None when not recording or for methods without a map."""
+        return None
+
+    def scale_range(self) -> tuple[float, float] | None:
+        """The ``(lowest, highest)`` scale the map can take, for a fixed colour range."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """The class and constructor arguments, for clip metadata."""
         arguments = {

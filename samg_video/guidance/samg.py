@@ -131,6 +131,7 @@ class SAMG(Guidance):
         self.window = (float(start), float(stop))
         self.w_base = None if w_base is None else float(w_base)
         self.collect_statistics = collect_statistics
+        self._keep_maps = False
         self.reset()
 
     # ---- state -------------------------------------------------------------------------------
@@ -141,6 +142,28 @@ class SAMG(Guidance):
         self._mean_scales: torch.Tensor | None = None  # (steps, B)
         self._samples: torch.Tensor | None = None  # (steps, 2, B, N): scale and energy samples
         self._recorded = 0
+        self._map_sum: torch.Tensor | None = None  # (B, F, H, W): sum of the scale over the active steps
+        self._map_steps = 0
+
+    # ---- scale maps (for visualisation; off unless asked for) ------------------------------------
+    has_scale_map = True
+
+    def record_scale_maps(self, enabled: bool = True) -> None:
+        self._keep_maps = enabled
+
+    def mean_scale_maps(self) -> torch.Tensor | None:
+        if not self._keep_maps or self._map_sum is None:
+            return None
+        return (self._map_sum / self._map_steps).cpu()
+
+    def scale_range(self) -> tuple[float, float]:
+        return self.w_min, self.w_max
+
+    def _add_to_map(self, scales: torch.Tensor) -> None:
+        if self._map_sum is None or self._map_sum.shape != scales.shape:
+            self._map_sum, self._map_steps = torch.zeros_like(scales), 0
+        self._map_sum.add_(scales)
+        self._map_steps += 1
 
     def is_active(self, step: Step) -> bool:
         return self.window[0] <= step.fraction < self.window[1]
@@ -210,6 +233,8 @@ class SAMG(Guidance):
         scales = self.scales_from_energy(energy)
         if self.collect_statistics:
             self._record(scales, energy, step)
+        if self._keep_maps:
+            self._add_to_map(scales)
         # the delta buffer becomes the output (no new latent-sized allocation); W * delta + uncond rounds
         # exactly like CFG's uncond + w * delta, as addition commutes: w_min == w_max == s is CFG at s
         return delta.mul_(broadcast_voxel_map(scales, layout)).add_(uncond)

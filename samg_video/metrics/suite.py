@@ -86,11 +86,7 @@ class TemporalMetrics:
         if self.flow is not None:
             record["flow_backend"] = self.flow.name
         if frames.ndim == 4 and frames.shape[0] < 2:
-            for name in self.metrics:
-                record[name] = None
-                reasons[name] = f"a temporal metric needs at least 2 frames; this clip has {frames.shape[0]}"
-            record["null_reasons"] = reasons
-            return record
+            return {**record, **too_short_record(self.metrics, frames.shape[0])}
         frames = check_frames(frames)
         if self.lpips is not None:
             record["temporal_lpips_net"] = self.lpips.net_name
@@ -109,3 +105,9 @@ class TemporalMetrics:
             record.update({DETAIL_FIELDS[key]: value for key, value in result.details.items() if key in DETAIL_FIELDS})
         record["null_reasons"] = reasons
         return record
+
+
+def too_short_record(metrics: list[str], num_frames: int) -> dict[str, Any]:
+    """The record of a clip too short for temporal metrics (an image): every metric null, with the reason."""
+    reason = f"a temporal metric needs at least 2 frames; this clip has {num_frames}"
+    return {**{name: None for name in metrics}, "null_reasons": {name: reason for name in metrics}}

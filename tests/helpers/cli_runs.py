@@ -31,5 +31,12 @@ def run(args, cwd, script="lightning", timeout=300, **env):
                           text=True, timeout=timeout)
 
 
+def clip_videos(directory: Path) -> list[Path]:
+    """The clips of an output folder, without the scale-map pictures beside them."""
+    from samg_video.scale_maps import is_scale_map_picture
+
+    return sorted(p for p in Path(directory).glob("*.mp4") if not is_scale_map_picture(p))
+
+
 def lines_of(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
