@@ -1,0 +1,68 @@
+"""scripts/sweep.py: guidance settings -> sibling folders through the CLI -> one comparison report."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+from cli_runs import ROOT, TINY_CONFIG, cli_env, lines_of
+
+SWEEP = ROOT / "scripts" / "sweep.py"
+
+
+def load_sweep():
+    spec = importlib.util.spec_from_file_location("sweep", SWEEP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("text, name, arguments", [
+    ("cfg:3", "cfg_3", {"scale": 3}),
+    ("SAMG:4,9.6", "samg_4_9.6", {"w_min": 4, "w_max": 9.6}),
+    ("samg:4,9.6,temporal_sigma=1", "samg_4_9.6_temporal_sigma1", {"w_min": 4, "w_max": 9.6, "temporal_sigma": 1}),
+    ("apg:6,eta=0", "apg_6_eta0", {"scale": 6, "eta": 0}),
+    ("samg:4,9.6,window=[0,0.5],w_base=6", "samg_4_9.6_window-0-0.5-_w_base6",
+     {"w_min": 4, "w_max": 9.6, "window": [0, 0.5], "w_base": 6}),
+])
+def test_settings_parse_to_config_values_and_folder_names(text, name, arguments):
+    folder, guidance = load_sweep().parse_setting(text)
+    assert folder == name and guidance["init_args"] == arguments
+    assert guidance["class_path"].startswith("samg_video.guidance.")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("magic:3", "unknown method 'magic'; choose one of apg, cfg, cfgrescale, cfgzerostar, dynamiccfg, samg"),
+    ("samg:12,4", "w_min=12 is greater than w_max=4"),
+    ("cfg:scale=3,7", "the value '7' has no name"),
+    ("samg:4,9.6,w_mid=3", "SAMG has no option 'w_mid'; its options: w_min, w_max"),
+])
+def test_bad_settings_are_refused_before_anything_renders(text, message):
+    sweep = load_sweep()
+    with pytest.raises(sweep.SweepError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        sweep.parse_setting(text)
+
+
+def test_sweep_renders_each_setting_and_writes_the_report(workdir, tmp_path):
+    out = tmp_path / "sweep"
+    command = [sys.executable, str(SWEEP), "-c", str(TINY_CONFIG), "--guidance", "cfg:6", "samg:4,9.6",
+               "--output_dir", str(out), "--prompts", "[a cat, a dog]", "--", "--model.num_inference_steps", "2"]
+    result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for folder, class_path in (("cfg_6", "samg_video.guidance.CFG"), ("samg_4_9.6", "samg_video.guidance.SAMG")):
+        records = lines_of(out / folder / "metrics.jsonl")
+        assert sorted(r["prompt"] for r in records) == ["a cat", "a dog"]
+        assert all(r["guidance"]["class_path"] == class_path for r in records)
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert [run["label"] for run in report["runs"]] == ["cfg_6", "samg_4_9.6"]
+    assert "samg_4_9.6" in (out / "report" / "report.md").read_text()
+    assert "sweep: report in" in result.stderr
+
+
+def test_a_bad_setting_stops_the_sweep_with_nothing_written(workdir, tmp_path):
+    out = tmp_path / "sweep"
+    command = [sys.executable, str(SWEEP), "-c", str(TINY_CONFIG), "--guidance", "cfg:6", "samg:0,9.6",
+               "--output_dir", str(out)]
+    result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "w_min=0 is not valid" in result.stderr and not out.exists()
