@@ -5,6 +5,9 @@
   written once at the end of the run from every rank's lines, with the number of failed clips;
 - ``<output_dir>/errors.jsonl``: clips that could not be read (evaluation runs), with the reason.
 
+When the trainer has loggers (TensorBoard, CSV, W&B), every clip's metrics (``clip/<metric>``, one step
+per clip) and the summary (``summary/<metric>_mean``, ...) are logged to them at the end of the run.
+
 When rendering, the metrics are computed on the in-memory frames, before encoding, and also go into
 each clip's JSON under ``metrics`` (``ClipWriter`` waits for them).
 """
@@ -25,6 +28,7 @@ from samg_video.errors import ConfigurationError
 from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options, too_short_record
 from samg_video.records import append_line, drop_lines, read_lines
+from samg_video.run_logging import log_clip_metrics, log_summary
 from samg_video.video_io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -127,7 +131,11 @@ class ClipMetrics(Callback):
         self.work = None
         trainer.strategy.barrier()  # every rank has drained its scoring and writing before
         if trainer.is_global_zero:
-            self.write_summary(self.directory)
+            summary = self.write_summary(self.directory)
+            if trainer.loggers:  # from the files, so that every rank's clips are logged (loggers live on rank 0)
+                records, _ = run_records(self.directory)
+                log_clip_metrics(trainer.loggers, list(records.values()), self.options["metrics"])
+                log_summary(trainer.loggers, summary)
 
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
@@ -147,11 +155,7 @@ class ClipMetrics(Callback):
 
     # ---- end of run ----------------------------------------------------------------------------
     def write_summary(self, directory: Path) -> dict[str, Any]:
-        from samg_video.writer import FAILURES_FILE
-
-        failures = read_lines(directory / FAILURES_FILE)
-        # a clip that was scored and then failed to be written is not part of the run's results
-        records = {i: r for i, r in read_lines(directory / METRICS_FILE).items() if i not in failures}
+        records, failures = run_records(directory)
         errors = [e for i, e in read_lines(directory / ERRORS_FILE).items() if i not in records]
         summary = summarize_records(list(records.values()))
         summary["failures"] = len(failures)
@@ -162,6 +166,15 @@ class ClipMetrics(Callback):
         with atomic_path(directory / SUMMARY_CSV) as temporary:
             temporary.write_text(_summary_csv(summary), encoding="utf-8")
         return summary
+
+
+def run_records(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metric lines of the folder's clips by id, and its failures by id. A clip that was scored and then
+    failed to be written is not part of the run's results."""
+    from samg_video.writer import FAILURES_FILE
+
+    failures = read_lines(directory / FAILURES_FILE)
+    return {i: r for i, r in read_lines(directory / METRICS_FILE).items() if i not in failures}, failures
 
 
 def _identity(clip: dict[str, Any]) -> dict[str, Any]:

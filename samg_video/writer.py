@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from samg_video.background import BackgroundWork
 from samg_video.errors import ConfigurationError
 from samg_video.records import append_line, drop_lines
+from samg_video.run_logging import log_sample
 from samg_video.resume import (MEDIA_FILES, ResumePlan, check_output_dir, file_sha256, plan_resume,
                                 remove_stale_temporaries)
 from samg_video.video_io import write_json, write_mp4, write_png
@@ -46,13 +47,19 @@ class ClipWriter(BasePredictionWriter):
         background: encode and write on a worker thread while the accelerator renders the next batch;
             unset, on when the run uses an accelerator other than the CPU.
         overwrite: render and replace clips that are already complete (the CLI's ``--overwrite``).
+        logged_samples: when the trainer has loggers, how many of the first clips written on rank 0 are
+            also sent to them (W&B: the video; TensorBoard: a strip of frames; CSV: none, numbers only).
     """
 
     def __init__(self, output_dir: str | None = None, lossless: bool = False, crf: int = 18,
-                 background: bool | None = None, overwrite: bool = False):
+                 background: bool | None = None, overwrite: bool = False, logged_samples: int = 4):
         super().__init__(write_interval="batch")
         if not isinstance(crf, int) or not 0 <= crf <= 51:
             raise ConfigurationError(f"ClipWriter crf={crf!r} is not valid; it must be a whole number in [0, 51]")
+        if not isinstance(logged_samples, int) or logged_samples < 0:
+            raise ConfigurationError(f"ClipWriter logged_samples={logged_samples!r} is not valid; "
+                                     "it must be a whole number >= 0")
+        self.logged_samples = logged_samples
         self.output_dir = output_dir
         self.lossless = lossless
         self.crf = crf
@@ -70,6 +77,8 @@ class ClipWriter(BasePredictionWriter):
         background = trainer.strategy.root_device.type != "cpu" if self.background is None else self.background
         self.work = BackgroundWork("clip-writer", enabled=background)
         self.failed_on_rank = self.failed_clips = 0
+        self.sample_loggers = list(trainer.loggers) if trainer.is_global_zero else []
+        self.samples_left = self.logged_samples
         datamodule = trainer.datamodule
         if isinstance(getattr(datamodule, "items", None), list) and hasattr(pl_module, "clip_settings"):
             self.plan = self._plan_on_rank_zero(trainer, datamodule.items, pl_module)
@@ -112,9 +121,14 @@ class ClipWriter(BasePredictionWriter):
         reason = clip.get("failure")
         if reason is None:
             try:
-                return self._write(clip, pl_module)
+                path = self._write(clip, pl_module)
             except Exception as error:
                 reason = f"writing failed: {type(error).__name__}: {error}"
+            else:
+                if self.sample_loggers and self.samples_left > 0:
+                    self.samples_left -= 1
+                    log_sample(self.sample_loggers, item["id"], clip["frames"], path, clip.get("media") != "image")
+                return path
         self.failed_on_rank += 1
         log.warning("clip %s failed: %s", item["id"], reason)
         append_line(self.directory / FAILURES_FILE, {"id": item["id"], "prompt": item["prompt"], "seed": item["seed"],
