@@ -199,6 +199,8 @@ class VideoGenerator(LightningModule):
         model, guidance = self.describe(), self.guidance.describe()
         first_bad_steps = watch.first_steps()
         rendered = self.family.output_frames(output)
+        # SD 1.5's released safety checker replaces flagged images by black ones: the JSON says so
+        flagged = getattr(output, "nsfw_content_detected", None)
         clips = []
         for i, item in enumerate(items):
             reason = nonfinite_reason(rendered[i], first_bad_steps[i] if first_bad_steps else None,
@@ -219,6 +221,8 @@ class VideoGenerator(LightningModule):
             })
             if scale_maps is not None:
                 clips[-1]["scale_map"] = scale_maps[i].numpy()  # (latent frames, rows, columns)
+            if flagged is not None:
+                clips[-1]["safety_checker_flagged"] = bool(flagged[i])
         return clips
 
     def predict_step(self, batch: list[dict[str, Any]], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:

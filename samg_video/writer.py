@@ -170,6 +170,8 @@ class ClipWriter(BasePredictionWriter):
         }
         if metrics is not None:
             metadata["metrics"] = metrics
+        if clip.get("safety_checker_flagged") is not None:
+            metadata["safety_checker_flagged"] = clip["safety_checker_flagged"]
         if clip.get("scale_map_files") is not None:  # written by ScaleMapWriter before this JSON
             metadata["scale_map"] = clip["scale_map_files"]
         write_json(json_path, metadata)  # last: its presence marks the clip complete

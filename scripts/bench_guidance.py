@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Cost of SAMG relative to CFG, measured in one run; prints a table of ratios.
 
-1. The combine alone on the CogVideoX-2b latent shape (1x13x16x60x90, float32, CPU): target <= 2.0x.
+1. The combine alone on the CogVideoX-2b latent shape (1x13x16x60x90, float32, CPU): target <= 2.0x
+   (also with the scale map kept for ``ScaleMapWriter``, for information).
 2. A whole tiny-pipeline render (CogVideoX, random weights, CPU): target <= 1.05x.
 3. With a GPU: one denoising step of the real CogVideoX-2b transformer architecture (random weights,
    bfloat16) plus the combine: target < 1% overhead.
@@ -77,13 +78,16 @@ def bench_combine(calls: int, cold_calls: int) -> tuple[list, list]:
         "SAMG default, no statistics": SAMG(4.0, 9.6, collect_statistics=False),
         "SAMG temporal_sigma=1 + step_ema=0.5": SAMG(4.0, 9.6, temporal_sigma=1.0, step_ema=0.5),
         "SAMG quantile + threshold": SAMG(4.0, 9.6, normalization="quantile", mapping="threshold"),
+        "SAMG default + scale map kept": SAMG(4.0, 9.6),
     }
+    methods["SAMG default + scale map kept"].record_scale_maps(True)  # as with ScaleMapWriter on
 
     def call(method):
         def run():
             method(uncond, cond, "BFCHW", step)
             if getattr(method, "_recorded", 0) >= 50:
                 method.statistics()  # once per clip of 50 steps, as when rendering
+                method.mean_scale_maps()
                 method.reset()
         return run
 
