@@ -68,3 +68,23 @@ def test_every_tiny_config_runs_offline_through_the_cli(family, workdir, tmp_pat
     again = run(["predict", "-c", ROOT / "configs" / TINY_CONFIGS[family], "--output_dir", out,
                  "--data.prompts", "[a cat, a dog]", *FAST], cwd=workdir)
     assert again.returncode == 0 and "no clip left to render" in again.stderr + again.stdout
+
+
+def test_images_the_safety_checker_blacks_out_are_flagged_in_their_record():
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    tiny_clip = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 4}
+    checker = StableDiffusionSafetyChecker(CLIPConfig(
+        text_config=tiny_clip, vision_config={**tiny_clip, "image_size": 32, "patch_size": 4}, projection_dim=32,
+    )).eval()
+    generator = VideoGenerator(SAMG(5.0, 12.0), family="sd15", source="tiny", num_inference_steps=2)
+    generator.load_pipeline()
+    generator.pipeline.feature_extractor = CLIPImageProcessor(crop_size=32, size=32)
+    generator.pipeline.safety_checker = checker
+    assert generator.render([ITEM])[0]["safety_checker_flagged"] is False  # thresholds of 1: nothing flagged
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-2.0)  # every image is over the threshold now
+    (clip,) = generator.render([ITEM])
+    assert clip["safety_checker_flagged"] is True and clip["frames"].max() == 0  # black, as the stock pipeline
