@@ -67,10 +67,14 @@ def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
         if key not in parameters:
             raise SweepError(f"--guidance {text!r}: {cls.__name__} has no option {key!r}; its options: "
                              f"{', '.join(parameters)}")
-        arguments[key] = yaml.safe_load(raw.strip())
+        try:
+            arguments[key] = yaml.safe_load(raw.strip())
+        except yaml.YAMLError:
+            raise SweepError(f"--guidance {text!r}: {key}={raw.strip()!r} is not a value (a number, true/false, "
+                             "a word or a [list])") from None
     try:
         cls(**arguments)
-    except (ConfigurationError, TypeError) as error:
+    except (ConfigurationError, TypeError, ValueError) as error:
         raise SweepError(f"--guidance {text!r}: {error}") from None
     return folder_name(cls.__name__, arguments), {"class_path": f"samg_video.guidance.{cls.__name__}",
                                                   "init_args": arguments}

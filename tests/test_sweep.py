@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -37,10 +38,11 @@ def test_settings_parse_to_config_values_and_folder_names(text, name, arguments)
     ("samg:12,4", "w_min=12 is greater than w_max=4"),
     ("cfg:scale=3,7", "the value '7' has no name"),
     ("samg:4,9.6,w_mid=3", "SAMG has no option 'w_mid'; its options: w_min, w_max"),
+    ("samg:4,9.6,window=[0,", "window='[0' is not a value"),
 ])
 def test_bad_settings_are_refused_before_anything_renders(text, message):
     sweep = load_sweep()
-    with pytest.raises(sweep.SweepError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(sweep.SweepError, match=re.escape(message)):
         sweep.parse_setting(text)
 
 
