@@ -17,9 +17,9 @@ from lightning.pytorch.utilities import rank_zero_info
 from samg_video.background import BackgroundWork
 from samg_video.errors import ConfigurationError
 from samg_video.records import append_line, drop_lines
-from samg_video.run_logging import log_sample
 from samg_video.resume import (MEDIA_FILES, ResumePlan, check_output_dir, file_sha256, plan_resume,
                                 remove_stale_temporaries)
+from samg_video.run_logging import log_sample
 from samg_video.video_io import write_json, write_mp4, write_png
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,10 @@ class ClipWriter(BasePredictionWriter):
 
     Videos become H.264 mp4 files; images (one-frame clips of the image families) lossless PNG files.
     The JSON is written after the media file and records its size and SHA-256, so a clip is complete
-    exactly when its JSON exists and matches the media file. Before rendering starts, clips already complete in the
-    output folder are taken out of the run (``overwrite`` renders them again). When ``ClipMetrics`` runs
-    (listed before this callback), the JSON also holds the clip's metrics under ``metrics``.
+    exactly when its JSON exists and matches the media file. Before rendering starts, clips already
+    complete in the output folder are taken out of the run (``overwrite`` renders them again). When
+    ``ClipMetrics`` runs (listed before this callback), the JSON also holds the clip's metrics under
+    ``metrics``; when ``ScaleMapWriter`` runs, the names of its pictures under ``scale_map``.
 
     A clip that fails (non-finite latents or frames, encoding or writing) is recorded in
     ``failures.jsonl`` with the reason and the run goes on; ``failed_clips`` then holds the number of
