@@ -107,6 +107,10 @@ def find_user_error(error: BaseException) -> BaseException | None:
     while error is not None and id(error) not in seen:
         if isinstance(error, (ConfigurationError, ModelUnavailableError)):
             return error
+        if isinstance(error, ModuleNotFoundError) and str(error).startswith("Requirement"):
+            # Lightning's loggers and callbacks name their missing optional package this way
+            return ConfigurationError(f"a configured class needs a package that is not installed: {error} "
+                                      "(TensorBoard and W&B: pip install -e \".[loggers]\")")
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None

@@ -1,5 +1,6 @@
 """The user's entry point: ``lightning predict -c configs/tiny_samg.yaml`` in a subprocess."""
 
+import importlib.util
 import json
 import logging
 import os
@@ -121,6 +122,11 @@ BAD_INPUTS = [
         (["--trainer.devics", "2"], "unrecognized arguments: --trainer.devics 2"),
         (["--model.source", "THUDM/CogVideoX-2b"], "cannot load the cogvideox model 'THUDM/CogVideoX-2b'"),
 ]
+if importlib.util.find_spec("mlflow") is None:  # a logger whose package is missing
+    BAD_INPUTS.append((["--trainer.logger", "MLFlowLogger"],
+                       "a configured class needs a package that is not installed: Requirement 'mlflow"))
+
+
 def bad_input_args(tmp_path, args):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
