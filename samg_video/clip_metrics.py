@@ -131,9 +131,10 @@ class ClipMetrics(Callback):
         self.work = None
         trainer.strategy.barrier()  # every rank has drained its scoring and writing before
         if trainer.is_global_zero:
-            summary = self.write_summary(self.directory)
-            if trainer.loggers:  # from the files, so that every rank's clips are logged (loggers live on rank 0)
-                records, _ = run_records(self.directory)
+            # from the files, so that every rank's clips count (and reach the loggers, which live on rank 0)
+            records, failures = run_records(self.directory)
+            summary = self.write_summary(self.directory, records, failures)
+            if trainer.loggers:
                 log_clip_metrics(trainer.loggers, list(records.values()), self.options["metrics"])
                 log_summary(trainer.loggers, summary)
 
@@ -154,8 +155,8 @@ class ClipMetrics(Callback):
         append_line(self.directory / ERRORS_FILE, {**_identity(clip), "reason": clip["error"]})
 
     # ---- end of run ----------------------------------------------------------------------------
-    def write_summary(self, directory: Path) -> dict[str, Any]:
-        records, failures = run_records(directory)
+    def write_summary(self, directory: Path, records: dict[str, Any], failures: dict[str, Any]) -> dict[str, Any]:
+        """``summary.json`` and ``summary.csv`` from the folder's records (see :func:`run_records`)."""
         errors = [e for i, e in read_lines(directory / ERRORS_FILE).items() if i not in records]
         summary = summarize_records(list(records.values()))
         summary["failures"] = len(failures)

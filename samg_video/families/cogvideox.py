@@ -8,7 +8,7 @@ import torch
 
 from samg_video.errors import ConfigurationError
 from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
-from samg_video.families.tiny_text import t5_encoder, t5_tokenizer
+from samg_video.families.tiny_parts import t5_encoder, t5_tokenizer
 
 TEMPORAL_COMPRESSION = 4  # the 3D VAE keeps frame 0 and then one latent frame per 4 video frames
 SPATIAL_MULTIPLE = 16  # VAE scale 8 times transformer patch size 2

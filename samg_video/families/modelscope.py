@@ -8,7 +8,7 @@ import torch
 
 from samg_video.errors import ConfigurationError
 from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
-from samg_video.families.tiny_text import clip_encoder, clip_tokenizer
+from samg_video.families.tiny_parts import clip_encoder, clip_tokenizer, tiny_vae
 
 SPATIAL_MULTIPLE = 8  # the 2D VAE downsamples by 8; the UNet forwards odd upsampling sizes itself
 
@@ -44,7 +44,7 @@ class ModelScopeFamily(ModelFamily):
         return {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
 
     def build_tiny(self, seed: int = 0) -> Any:
-        from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+        from diffusers import DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -56,11 +56,7 @@ class ModelScopeFamily(ModelFamily):
                 up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=32,
                 attention_head_dim=8, norm_num_groups=8,
             ).eval()
-            vae = AutoencoderKL(
-                block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=4,
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                layers_per_block=1, norm_num_groups=2, sample_size=32,
-            ).eval()
+            vae = tiny_vae()
         scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                   clip_sample=False, set_alpha_to_one=False)
         return TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,

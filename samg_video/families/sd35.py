@@ -9,7 +9,7 @@ import torch
 
 from samg_video.families.base import ImageFamily
 from samg_video.families.stable_diffusion import TINY_TEXT_LENGTH
-from samg_video.families.tiny_text import clip_encoder, clip_tokenizer, t5_encoder, t5_tokenizer
+from samg_video.families.tiny_parts import clip_encoder, clip_tokenizer, t5_encoder, t5_tokenizer, tiny_vae
 
 
 class StableDiffusion3Family(ImageFamily):
@@ -28,8 +28,7 @@ class StableDiffusion3Family(ImageFamily):
         return {"flow_euler": FlowMatchEulerDiscreteScheduler}
 
     def build_tiny(self, seed: int = 0) -> Any:
-        from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
-                               StableDiffusion3Pipeline)
+        from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
 
         width = 32
         with torch.random.fork_rng(devices=[]):
@@ -45,12 +44,8 @@ class StableDiffusion3Family(ImageFamily):
                 num_attention_heads=4, joint_attention_dim=2 * width, caption_projection_dim=32,
                 pooled_projection_dim=2 * width, pos_embed_max_size=16,
             ).eval()
-            vae = AutoencoderKL(  # 16 latent channels, as SD3's VAE
-                block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=16,
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                layers_per_block=1, norm_num_groups=2, sample_size=32, use_quant_conv=False,
-                use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
-            ).eval()
+            vae = tiny_vae(latent_channels=16, use_quant_conv=False, use_post_quant_conv=False,  # as SD3's
+                           shift_factor=0.0609, scaling_factor=1.5035)
         return StableDiffusion3Pipeline(
             transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
             text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,

@@ -7,25 +7,20 @@ from typing import Any
 
 import torch
 
-from samg_video.families.base import ImageFamily
-from samg_video.families.stable_diffusion import TINY_TEXT_LENGTH, sd_scheduler_classes, tiny_vae
-from samg_video.families.tiny_text import clip_encoder, clip_tokenizer
+from samg_video.families.stable_diffusion import TINY_TEXT_LENGTH, StableDiffusionFamily
+from samg_video.families.tiny_parts import clip_encoder, clip_tokenizer, tiny_vae
 
 TIME_EMBED_DIM = 8  # per micro-conditioning value (original size, crop, target size: 6 values)
 
 
-class StableDiffusionXLFamily(ImageFamily):
+class StableDiffusionXLFamily(StableDiffusionFamily):
+    """SD 1.5's UNet denoiser, size rule and schedulers; its own pipeline, defaults and tiny model."""
+
     name = "sdxl"
     display_name = "SDXL"
-    denoiser_attribute = "unet"
     pipeline_class_names = ("StableDiffusionXLPipeline",)
     schedulers = ("euler", "ddim", "dpm", "pndm")  # Euler is what the released model ships with
-    spatial_multiple = 8
     default_size = {"height": 1024, "width": 1024, "num_frames": 1, "fps": None}
-    tiny_size = {"height": 32, "width": 64, "num_frames": 1, "fps": None}
-
-    def scheduler_classes(self) -> dict[str, type]:
-        return sd_scheduler_classes()
 
     def build_tiny(self, seed: int = 0) -> Any:
         from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel

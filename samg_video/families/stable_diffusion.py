@@ -7,27 +7,9 @@ from typing import Any
 import torch
 
 from samg_video.families.base import ImageFamily
-from samg_video.families.tiny_text import clip_encoder, clip_tokenizer
+from samg_video.families.tiny_parts import clip_encoder, clip_tokenizer, tiny_vae
 
 TINY_TEXT_LENGTH = 77  # as the released CLIP encoders: typical prompts are not truncated
-
-
-def tiny_vae() -> Any:
-    """A 4-channel VAE that downsamples by 8, like SD 1.5's and SDXL's."""
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        layers_per_block=1, norm_num_groups=2, sample_size=32,
-    ).eval()
-
-
-def sd_scheduler_classes() -> dict[str, type]:
-    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, PNDMScheduler
-
-    return {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler,
-            "euler": EulerDiscreteScheduler}
 
 
 class StableDiffusionFamily(ImageFamily):
@@ -41,7 +23,10 @@ class StableDiffusionFamily(ImageFamily):
     tiny_size = {"height": 32, "width": 64, "num_frames": 1, "fps": None}
 
     def scheduler_classes(self) -> dict[str, type]:
-        return sd_scheduler_classes()
+        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, PNDMScheduler
+
+        return {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler,
+                "euler": EulerDiscreteScheduler}
 
     def build_tiny(self, seed: int = 0) -> Any:
         from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel

@@ -1,4 +1,4 @@
-"""In-memory tokenizers and text encoders with random weights, for the tiny offline models."""
+"""Parts of the tiny offline models, with random weights: in-memory tokenizers, text encoders and a VAE."""
 
 from __future__ import annotations
 
@@ -58,3 +58,13 @@ def clip_encoder(width: int, vocab_size: int, max_length: int, projection: bool 
                             bos_token_id=0, eos_token_id=1, pad_token_id=1, projection_dim=width)
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
+
+def tiny_vae(latent_channels: int = 4, **options):
+    """A 2D VAE that downsamples by 8, as SD's, SDXL's, SD 3's (16 latent channels) and ModelScope's."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=latent_channels,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1, norm_num_groups=2, sample_size=32, **options,
+    ).eval()
