@@ -16,7 +16,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from datamodules.rank_share import rank_share
-from samg_video.clip_ids import clip_id, stable_suffix
+from samg_video.files.clip_ids import clip_id, stable_suffix
 from samg_video.errors import ConfigurationError
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
@@ -139,7 +139,9 @@ def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int)
 class PromptDataModule(LightningDataModule):
     """Prompts to render, in batches.
 
-    Under DDP, rank ``r`` renders items ``r, r + world_size, ...``: each exactly once, a rank possibly none.
+    The list is cut into batches of ``batch_size`` consecutive clips; under DDP, rank ``r`` renders batches
+    ``r, r + world_size, ...``: each clip exactly once, a rank possibly none, and a clip's batch-mates are
+    the same for any number of ranks.
     ``num_shards`` / ``shard_index`` split a long list between independent jobs (e.g. a SLURM array),
     the whole list being read and validated in each.
 
@@ -170,6 +172,12 @@ class PromptDataModule(LightningDataModule):
         self.items = build_items(read_prompt_rows(prompts), seed, videos_per_prompt)[shard_index::num_shards]
 
     def predict_dataloader(self) -> DataLoader:
-        # a list of dicts stays a list: items carry text, not tensors
-        return DataLoader(self.items, batch_size=self.batch_size, sampler=rank_share(self.items, self.trainer),
-                          collate_fn=list)
+        # batches are made from the whole list and then shared out, so which clips share a pipeline call
+        # does not depend on the number of ranks; items carry text, not tensors
+        batches = [self.items[i:i + self.batch_size] for i in range(0, len(self.items), self.batch_size)]
+        return DataLoader(batches, batch_size=1, sampler=rank_share(batches, self.trainer), collate_fn=the_batch)
+
+
+def the_batch(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The one batch of prompts a loader step takes (the loader's own batch size is 1 batch)."""
+    return list(batches[0])

@@ -7,3 +7,7 @@ class ConfigurationError(ValueError):
 
 class ModelUnavailableError(RuntimeError):
     """Model weights could not be found locally and could not be downloaded."""
+
+
+class RunStopped(RuntimeError):
+    """The run cannot go on (say, every batch's pipeline call fails): a broken setup, not one bad clip."""

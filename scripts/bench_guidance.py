@@ -97,7 +97,7 @@ def bench_combine(calls: int, cold_calls: int) -> tuple[list, list]:
 
 
 def bench_render(calls: int, steps: int) -> list[tuple[str, float, float]]:
-    from samg_video.module import VideoGenerator
+    from samg_video.modules.video_generator import VideoGenerator
 
     items = [{"id": f"c{i}", "prompt": prompt, "negative_prompt": "", "seed": i}
              for i, prompt in enumerate(["a red panda walking in a forest", "a small boat on the sea"])]

@@ -63,8 +63,8 @@ def throughput(work: Path, clips: int, ranks: int, repeats: int) -> dict[str, fl
 
 def resume_cost(work: Path, clips: int, repeats: int) -> dict[str, float]:
     from datamodules.prompts import PromptDataModule
-    from samg_video.module import VideoGenerator
-    from samg_video.resume import plan_resume
+    from samg_video.modules.video_generator import VideoGenerator
+    from samg_video.files.resume import plan_resume
     from samg_video.guidance import SAMG
 
     many, one = prompts_file(work, clips, "resume_many.txt"), prompts_file(work, 1, "resume_one.txt")

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from samg_video.clip_metrics import METRICS_FILE, SUMMARY_JSON
+from samg_video.callbacks.clip_metrics import METRICS_FILE, SUMMARY_JSON
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
-from samg_video.records import read_lines
+from samg_video.files.records import read_lines
 
 METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),
@@ -69,7 +69,7 @@ def matched_keys(base: dict[str, Any], other: dict[str, Any], metric: str) -> li
 def guidance_label(summary: dict[str, Any]) -> str:
     guidance = summary.get("guidance")
     if not isinstance(guidance, dict):
-        return "mixed or unknown"
+        return str(guidance or "unknown")  # "mixed" or "unknown", as the summary says
     name = guidance.get("class_path", "?").rsplit(".", 1)[-1]
     args = guidance.get("init_args", {})
     shown = {key: args[key] for key in ("scale", "w_min", "w_max") if key in args}
@@ -107,7 +107,10 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
             s = numbers["per_run"][r["label"]]
             out.append(f"| {r['label']} | {_mean_std(s)} | {s['count']} |")
         if numbers["null_reasons"]:
-            out += ["", "Null for some clips: " + "; ".join(numbers["null_reasons"])]
+            nulls = sum(s["null_count"] for s in numbers["per_run"].values())
+            total = nulls + sum(s["count"] for s in numbers["per_run"].values())
+            which = "every clip" if nulls == total else f"{nulls} of {total} clips"
+            out += ["", f"Null for {which}: " + "; ".join(numbers["null_reasons"])]
         out += ["", f"Paired difference (run − {first}) over clips matched by prompt and seed, 95% CI:", "",
                 "| run | mean difference | 95% CI | matched clips |", "|---|---|---|---|"]
         for name, d in numbers["paired_vs_first"].items():
@@ -193,9 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         print("compare_runs: error: no clip matches across the runs (matched by prompt and seed, else by id); "
               "render the same prompts with the same seeds", file=sys.stderr)
         return 2
+    # by default the metrics the runs were scored with (a metric no run has would be an empty section)
+    metrics = [m for m in args.metrics if any(m in record for r in runs for record in r["records"].values())]
+    if not metrics:
+        print(f"compare_runs: error: the runs hold none of {', '.join(args.metrics)}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    result = compare(runs, args.metrics)
-    plots = plot(runs, args.metrics, args.out, args.curves)
+    result = compare(runs, metrics)
+    plots = plot(runs, metrics, args.out, args.curves)
     (args.out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "report.md").write_text(markdown(result, plots))
     print(f"wrote {args.out / 'report.md'} and {len(plots)} plots")

@@ -12,18 +12,24 @@ The file is read with torch's tensors-only loader (``weights_only=True``) even s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
+from samg_video.files.media import FILE_MODE, atomic_path
+
 
 def convert(source: Path, target: Path) -> int:
     state = torch.load(str(source), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{source} does not hold a state dict of tensors")
-    save_file({key: value.contiguous() for key, value in state.items()}, str(target))
+    # atomically, and readable like any file the user writes (safetensors alone would leave it owner-only)
+    with atomic_path(target) as temporary:
+        save_file({key: value.contiguous() for key, value in state.items()}, str(temporary))
+        os.chmod(temporary, FILE_MODE)
     return len(state)
 
 
@@ -38,7 +44,8 @@ def main() -> None:
         count = convert(args.source, args.target)
     except (OSError, ValueError, RuntimeError) as error:  # missing file, not tensors, refused by weights_only
         sys.exit(f"convert_weights: error: {error}")
-    print(f"wrote {count} tensors to {args.target}")
+    print(f"convert_weights: wrote {count} tensors ({args.target.stat().st_size / 1e6:.1f} MB) to {args.target}; "
+          "give this path as lpips_weights or raft_weights")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import re
 
-from samg_video.clip_ids import clip_id, slugify
+from samg_video.files.clip_ids import clip_id, slugify
 
 HOSTILE = [
     "../../x", "/etc/passwd", "..", ".", "a" * 10_000, "bell\x07 and\ttab\nnewline", "nul\x00byte",

@@ -7,7 +7,7 @@ import yaml
 from cli_runs import FAST, TINY_CONFIG, TWO_CPU_RANKS, lines_of, run
 
 from datamodules.prompts import PromptDataModule
-from samg_video.video_io import read_video
+from samg_video.files.media import read_video
 
 PROMPTS = ["a cat", "a dog", "a bird", "a fish", "a horse"]
 
@@ -61,3 +61,35 @@ def test_two_ranks_render_each_clip_once_like_one_rank_and_resume(workdir, tmp_p
     assert lines_of(double / "failures.jsonl") == []
     summary = json.loads((double / "summary.json").read_text())
     assert summary["clips"] == 5 and summary["failures"] == 0
+
+
+def test_batch_mates_do_not_depend_on_the_number_of_ranks():
+    from types import SimpleNamespace
+
+    data = PromptDataModule([f"prompt {i}" for i in range(11)], batch_size=3)
+
+    def batches(world):
+        found = []
+        for rank in range(world):
+            data.trainer = SimpleNamespace(world_size=world, global_rank=rank)
+            found += [tuple(item["id"] for item in batch) for batch in data.predict_dataloader()]
+        return sorted(found)
+
+    one = batches(1)
+    assert [len(b) for b in sorted(one, key=len)] == [2, 3, 3, 3]
+    assert batches(2) == one and batches(3) == one and batches(8) == one
+
+
+def test_two_ranks_in_batches_give_the_same_pixels_within_one_level(workdir, tmp_path):
+    """Batches of 2 on 1 rank (2 threads) against 2 ranks (1 thread each): the same batch-mates, so only the
+    thread count differs, which may move a pixel by one level."""
+    config = lossless_config(tmp_path)
+    args = ["predict", "-c", config, "--data.prompts", f"[{', '.join(PROMPTS)}]", "--data.batch_size", "2", *FAST]
+    single, double = tmp_path / "one_rank", tmp_path / "two_ranks"
+    assert run(args + ["--output_dir", single], cwd=workdir).returncode == 0
+    result = run(args + ["--output_dir", double, *TWO_CPU_RANKS], cwd=workdir, timeout=150)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for item in PromptDataModule(PROMPTS).items:
+        a = read_video(single / f"{item['id']}.mp4").astype(int)
+        b = read_video(double / f"{item['id']}.mp4").astype(int)
+        assert abs(a - b).max() <= 1

@@ -12,12 +12,12 @@ import pytest
 from lightning.pytorch import Trainer
 
 from datamodules.videos import VideoFolderDataModule
-from samg_video.clip_metrics import ClipMetrics
+from samg_video.callbacks.clip_metrics import ClipMetrics
 from samg_video.errors import ConfigurationError
-from samg_video.evaluation import ClipEvaluator
+from samg_video.modules.clip_evaluator import ClipEvaluator
 from samg_video.metrics import temporal_flickering
-from samg_video.video_io import write_mp4
-from samg_video.writer import ClipWriter
+from samg_video.files.media import write_mp4
+from samg_video.callbacks.clip_writer import ClipWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -80,7 +80,11 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     out = tmp_path / "out"
     result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
                       "--trainer.accelerator", "cpu"], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # unreadable files: exit 1 and a last line that counts them and says where they are listed
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"samg-video: 3 of 7 clips could not be read; see {out / 'errors.jsonl'}; 4 scored, summary in "
+        f"{out / 'summary.json'}")
     lines = {line["id"]: line for line in read_jsonl(out / "metrics.jsonl")}
     assert set(lines) == {"lossless.mp4", "nested/clip.avi", "clip.mov", "narrow.webm"}
     for line in lines.values():
@@ -96,6 +100,10 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     assert "0 bytes" in errors["zero.mp4"] and all(errors.values())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["clips"] == 4 and summary["errors"] == 3
+    # one clip's JSON names a guidance and no model, three clips are foreign: nothing is attributed to one
+    assert summary["guidance"] == "mixed" and summary["model"] == "unknown"
+    assert summary["breakdown"]["guidance"] == [{"value": {"class_path": "x"}, "clips": 1}, {"value": None, "clips": 3}]
+    assert summary["flow_backend"] == "dis_medium"
     assert summary["metrics"]["flicker"]["count"] == 4 and summary["metrics"]["temporal_lpips"]["null_count"] == 4
     assert np.isclose(summary["metrics"]["flicker"]["mean"], np.mean([v["flicker"] for v in lines.values()]))
     csv_rows = (out / "summary.csv").read_text().splitlines()
@@ -108,7 +116,7 @@ def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path):
     result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
                       "--trainer.accelerator", "cpu", "--data.num_frames", "5", "--data.height", "16",
                       "--data.width", "24"], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]  # 3 unreadable files
     for line in read_jsonl(out / "metrics.jsonl"):
         assert (line["num_frames"], line["height"], line["width"]) == (5, 16, 24)
         assert len(line["warping_error_per_pair"]) == 4
@@ -173,7 +181,7 @@ def test_metrics_callback_must_come_before_the_writer(tmp_path):
     trainer = Trainer(accelerator="cpu", logger=False, default_root_dir=str(tmp_path),
                       callbacks=[ClipWriter(), ClipMetrics(metrics=["flicker"])])
     write_mp4(tmp_path / "clips" / "a.mp4", moving_clip(), fps=8)
-    with pytest.raises(ConfigurationError, match="before samg_video.writer.ClipWriter"):
+    with pytest.raises(ConfigurationError, match="before samg_video.callbacks.ClipWriter"):
         trainer.predict(ClipEvaluator(), datamodule=VideoFolderDataModule(str(tmp_path / "clips")))
 
 
@@ -219,7 +227,8 @@ def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clip
     result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
                       "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"],
                      cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]  # 3 unreadable files, counted over both ranks
+    assert result.stderr.count("3 of 7 clips could not be read") == 1  # told once, by rank 0
     scored = [line["id"] for line in read_jsonl(out / "metrics.jsonl")]
     failed = [line["id"] for line in read_jsonl(out / "errors.jsonl")]
     assert sorted(scored) == sorted({"lossless.mp4", "nested/clip.avi", "clip.mov", "narrow.webm"})

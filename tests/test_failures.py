@@ -7,7 +7,7 @@ import torch
 from cli_runs import FAST, TINY_CONFIG, lines_of, run
 
 from datamodules.prompts import PromptDataModule
-from samg_video.nonfinite import NonFiniteWatch, nonfinite_reason
+from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
 
 
 def test_watch_reports_the_first_nonfinite_step_per_sample():

@@ -55,7 +55,7 @@ def test_wandb_offline_gets_videos_and_metrics(workdir, tmp_path):
 def test_a_sample_image_goes_to_tensorboard_as_one_frame(tmp_path):
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from samg_video.run_logging import frame_strip, log_sample
+    from samg_video.callbacks.loggers import frame_strip, log_sample
 
     logger = TensorBoardLogger(tmp_path)
     image = np.random.default_rng(0).integers(0, 255, (1, 32, 64, 3), dtype=np.uint8)

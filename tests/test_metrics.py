@@ -32,15 +32,19 @@ def panning_clip(frames=6, height=64, width=96, dy=1, dx=2):
 def test_flicker_of_a_static_clip_is_exactly_one():
     clip = np.stack([textured_scene(24, 40)] * 5)
     result = temporal_flickering(clip)
-    assert result.value == 1.0 and result.details["mean_abs_diff"] == 0.0 and result.per_pair == [0.0] * 4
+    assert result.value == 1.0 and result.details["mean_abs_diff"] == 0.0 and result.per_pair == [1.0] * 4
+    assert result.details["mean_abs_diff_per_pair"] == [0.0] * 4
 
 
 def test_flicker_of_a_brightness_ramp_matches_the_hand_computed_value():
     levels = [0, 10, 30, 60]  # |differences| 10, 20, 30 everywhere: MAE_t = 10, 20, 30, mean 20
     clip = np.stack([np.full((8, 12, 3), level, dtype=np.uint8) for level in levels])
     result = temporal_flickering(clip)
-    assert result.per_pair == [10.0, 20.0, 30.0]
+    assert result.details["mean_abs_diff_per_pair"] == [10.0, 20.0, 30.0]
+    # per pair on the score's own scale, so that the score is their mean
+    assert result.per_pair == pytest.approx([245 / 255, 235 / 255, 225 / 255], abs=1e-15)
     assert result.value == pytest.approx((255 - 20) / 255, abs=1e-15)
+    assert result.value == pytest.approx(np.mean(result.per_pair), abs=1e-15)
 
 
 def test_flicker_matches_the_vbench_formula_on_random_frames():
@@ -232,6 +236,7 @@ def test_a_pickle_file_given_by_path_is_refused_and_the_converter_makes_it_loada
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "convert_weights.py"), str(pickled),
                              str(converted)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert f"to {converted}" in result.stdout and converted.stat().st_mode & 0o044 == 0o044  # readable as usual
     assert torch.equal(TemporalLPIPS(weights=str(converted)).network.net.slice1[0].weight,
                        reference["features.0.weight"])
 
@@ -248,7 +253,7 @@ def test_hub_cache_pth_is_read_only_when_it_matches_its_published_hash(tmp_path,
     with pytest.raises(ConfigurationError, match="SHA-256 does not start with the hash in its name"):
         TemporalLPIPS()
     from samg_video.metrics.weights import read_state_dict
-    from samg_video.resume import file_sha256
+    from samg_video.files.resume import file_sha256
 
     genuine = cached.with_name(f"alexnet-{file_sha256(cached)[:8]}.pth")  # a name that matches its content
     cached.rename(genuine)
@@ -277,6 +282,20 @@ def test_summary_statistics_and_paired_confidence_interval():
     summary = summarize_records([{"flicker": 0.9, "model": {"a": 1}}, {"flicker": 0.7, "model": {"a": 1}}])
     assert summary["clips"] == 2 and summary["model"] == {"a": 1}
     assert summary["metrics"]["flicker"]["mean"] == pytest.approx(0.8)
+
+
+def test_summary_never_attributes_foreign_or_mixed_clips_to_one_model():
+    samg = {"class_path": "samg_video.guidance.SAMG", "init_args": {"w_min": 4.0, "w_max": 9.6}}
+    ours = {"flicker": 0.9, "model": {"family": "cogvideox"}, "guidance": samg}
+    foreign = {"flicker": 0.8}  # a clip without this package's JSON
+    summary = summarize_records([ours, ours, foreign])
+    assert summary["model"] == "mixed" and summary["guidance"] == "mixed"
+    assert summary["breakdown"]["model"] == [{"value": {"family": "cogvideox"}, "clips": 2}, {"value": None, "clips": 1}]
+    assert summarize_records([foreign, foreign])["model"] == "unknown"
+    other = {**ours, "model": {"family": "modelscope"}}
+    assert summarize_records([ours, other])["model"] == "mixed"
+    alone = summarize_records([ours, ours])
+    assert alone["model"] == {"family": "cogvideox"} and alone["guidance"] == samg and "breakdown" not in alone
 
 
 def test_a_metric_that_fails_on_one_clip_is_null_with_the_reason_and_the_others_stand(monkeypatch):

@@ -6,9 +6,9 @@ from lightning.pytorch import Trainer
 
 from datamodules.prompts import PromptDataModule
 from samg_video import SAMG
-from samg_video.module import VideoGenerator
-from samg_video.progress import ClipProgressBar
-from samg_video.writer import ClipWriter
+from samg_video.modules.video_generator import VideoGenerator
+from samg_video.callbacks.progress import ClipProgressBar
+from samg_video.callbacks.clip_writer import ClipWriter
 
 
 def test_predict_counts_clips_and_writes_them(tmp_path):
@@ -28,7 +28,7 @@ def test_predict_counts_clips_and_writes_them(tmp_path):
 def test_metrics_while_rendering_use_the_in_memory_frames_and_reach_every_file(tmp_path):
     import numpy as np
 
-    from samg_video.clip_metrics import ClipMetrics
+    from samg_video.callbacks.clip_metrics import ClipMetrics
     from samg_video.metrics import make_flow_backend, temporal_flickering, warping_error
 
     # background=True: scoring and writing run on worker threads, as when a GPU renders

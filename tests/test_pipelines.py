@@ -1,14 +1,16 @@
 """SAMG inside the real diffusers pipelines (tiny models, random weights) against the stock pipelines."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from samg_video import CFG, SAMG, DynamicCFG, apply_guidance, remove_guidance
 from samg_video.guidance import APG, CFGRescale, CFGZeroStar
-from samg_video.denoiser import GuidedDenoiser
+from samg_video.guided_pipelines import GuidanceHook, guidance_hook
 from samg_video.families import get_family
-from samg_video.module import VideoGenerator
+from samg_video.modules.video_generator import VideoGenerator
 
 PROMPTS = ["a red panda walking in a forest", "a small boat on the sea"]
 TOLERANCE = 1e-6
@@ -74,12 +76,34 @@ def test_apply_replaces_and_remove_restores():
     stock = latents(family, pipeline, guidance_scale=6.0)
     original = pipeline.transformer
     apply_guidance(pipeline, SAMG(4.0, 9.6))
-    wrapper = apply_guidance(pipeline, CFG(6.0))  # applying again replaces, never nests
-    assert isinstance(pipeline.transformer, GuidedDenoiser) and wrapper.denoiser is original
-    assert pipeline.transformer.config is original.config  # attributes forwarded
+    hook = apply_guidance(pipeline, CFG(6.0))  # applying again replaces, never stacks
+    # the denoiser stays the stock module; one hook on it
+    assert pipeline.transformer is original and pipeline.components["transformer"] is original
+    assert guidance_hook(original) is hook and len(original._forward_hooks) == 1
     remove_guidance(pipeline)
-    assert pipeline.transformer is original
+    assert pipeline.transformer is original and guidance_hook(original) is None and not original._forward_hooks
     assert torch.equal(latents(family, pipeline, guidance_scale=6.0), stock)
+
+
+@pytest.mark.parametrize("family_name", ["cogvideox", "modelscope", "sd15"])
+def test_guided_pipeline_saves_and_reloads_as_the_stock_pipeline(family_name, tmp_path):
+    """save_pretrained after apply_guidance writes the real denoiser; it reloads as a stock pipeline."""
+    import diffusers
+
+    family, pipeline = build(family_name)
+    stock = latents(family, pipeline, guidance_scale=6.0)
+    apply_guidance(pipeline, SAMG(4.0, 9.6))
+    pipeline.save_pretrained(tmp_path, safe_serialization=True)
+    name = family.denoiser_attribute
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index[name] == ["diffusers", type(getattr(pipeline, name)).__name__]
+    assert list((tmp_path / name).glob("*.safetensors"))
+    reloaded = getattr(diffusers, family.pipeline_class_names[0]).from_pretrained(tmp_path, use_safetensors=True)
+    saved, loaded = getattr(pipeline, name).state_dict(), getattr(reloaded, name).state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert guidance_hook(getattr(reloaded, name)) is None  # the reloaded pipeline is stock
+    reloaded.scheduler = pipeline.scheduler
+    assert torch.equal(latents(family, reloaded, guidance_scale=6.0), stock)
 
 
 def test_guidance_statistics_cover_every_step_of_each_call():
@@ -166,11 +190,12 @@ class FakePipeline:
 
 
 @pytest.mark.parametrize("keep_float32, dtype", [(True, torch.float32), (False, torch.bfloat16)])
-def test_wrapper_returns_the_dtype_the_stock_pipeline_would_have(keep_float32, dtype):
+def test_hook_returns_the_dtype_the_stock_pipeline_would_have(keep_float32, dtype):
     pipeline = FakePipeline(HalfPrecisionDenoiser())
-    wrapper = GuidedDenoiser(pipeline.unet, SAMG(4.0, 9.6), "BCFHW", keep_float32, pipeline)
+    pipeline.unet.register_forward_hook(GuidanceHook(SAMG(4.0, 9.6), "BCFHW", keep_float32, pipeline),
+                                        with_kwargs=True)
     latents = torch.randn(4, 4, 3, 4, 8)  # a doubled batch of 2
-    (output,) = wrapper(latents, timestep=torch.tensor(999))
+    (output,) = pipeline.unet(latents, timestep=torch.tensor(999))
     assert output.dtype == dtype and output.shape == latents.shape
     assert torch.equal(output[:2], output[2:])  # [g, g]: the pipeline's own combine then yields g
 

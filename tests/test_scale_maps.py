@@ -8,8 +8,8 @@ import torch
 
 from samg_video import CFG, SAMG
 from samg_video.guidance.base import Step
-from samg_video.scale_map_images import LEGEND_HEIGHT, colourise, scale_map_pictures, upsample_scale_map
-from samg_video.scale_maps import is_scale_map_picture
+from samg_video.callbacks.scale_map_images import LEGEND_HEIGHT, colourise, scale_map_pictures, upsample_scale_map
+from samg_video.callbacks.scale_map_writer import is_scale_map_picture
 
 
 
@@ -78,11 +78,11 @@ def test_scale_map_writer_listed_after_the_clip_writer_is_a_clear_error():
     from types import SimpleNamespace
 
     from samg_video.errors import ConfigurationError
-    from samg_video.scale_maps import ScaleMapWriter
-    from samg_video.writer import ClipWriter
+    from samg_video.callbacks.scale_map_writer import ScaleMapWriter
+    from samg_video.callbacks.clip_writer import ClipWriter
 
     maps = ScaleMapWriter()
     trainer = SimpleNamespace(callbacks=[ClipWriter(), maps], is_global_zero=True, default_root_dir="out")
-    with pytest.raises(ConfigurationError, match="list samg_video.scale_maps.ScaleMapWriter before"):
+    with pytest.raises(ConfigurationError, match="list samg_video.callbacks.ScaleMapWriter before"):
         maps.setup(trainer, SimpleNamespace(guidance=SAMG(4.0, 9.6)), "predict")
     ScaleMapWriter(enabled=False).setup(trainer, SimpleNamespace(guidance=SAMG(4.0, 9.6)), "predict")  # off: no check

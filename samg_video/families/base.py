@@ -95,7 +95,7 @@ def unavailable_message(source: str, family: str, reason: str) -> str:
     return (
         f"cannot load the {family} model {source!r}: it is not in the local Hugging Face cache and could not "
         f"be downloaded ({reason}). Download it where there is network, e.g. "
-        f"`huggingface-cli download {source} --local-dir /path/to/{source.split('/')[-1]}`, "
+        f"`hf download {source} --local-dir /path/to/{source.split('/')[-1]}`, "
         f"then set model.source to that directory (or use model.source: {TINY_SOURCE} for a random offline model)"
     )
 

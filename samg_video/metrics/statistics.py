@@ -39,9 +39,19 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
 SUMMARY_METRICS = ("flicker", "mean_abs_diff", "warping_error", "temporal_lpips")
 
 
+UNKNOWN, MIXED = "unknown", "mixed"
+# what the summary attributes the clips to; a value is named only when every clip records the same one
+ATTRIBUTED_FIELDS = ("model", "guidance", "flow_backend", "frames")
+
+
 def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The run summary of per-clip metric records (one per clip id): statistics per metric, and the
-    model, guidance and flow backend the records name (a list when they differ)."""
+    """The run summary of per-clip metric records (one per clip id): statistics per metric, and the model,
+    guidance, flow backend and frame origin of the clips.
+
+    Each of those is named only when every clip records the same value; otherwise it is ``"unknown"``
+    (no clip records one) or ``"mixed"``, with ``breakdown[field]`` counting the clips per value (null
+    for clips that record none), so that foreign or mixed clips are never attributed to one model.
+    """
     metrics = {name: describe_values([r.get(name) for r in records])
                for name in SUMMARY_METRICS if any(name in r for r in records)}
     reasons: dict[str, list[str]] = {}
@@ -49,20 +59,31 @@ def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for name, reason in (record.get("null_reasons") or {}).items():
             if reason not in reasons.setdefault(name, []):
                 reasons[name].append(reason)
-    return {
-        "clips": len(records),
-        "model": _distinct(r.get("model") for r in records),
-        "guidance": _distinct(r.get("guidance") for r in records),
-        "flow_backend": _distinct(r.get("flow_backend") for r in records),
-        "frames": _distinct(r.get("frames") for r in records),
-        "metrics": metrics,
-        "null_reasons": reasons,
-    }
+    summary: dict[str, Any] = {"clips": len(records)}
+    breakdown = {}
+    for field in ATTRIBUTED_FIELDS:
+        summary[field], counts = attribution([r.get(field) for r in records])
+        if summary[field] == MIXED:
+            breakdown[field] = counts
+    summary["metrics"] = metrics
+    summary["null_reasons"] = reasons
+    if breakdown:
+        summary["breakdown"] = breakdown
+    return summary
 
 
-def _distinct(values: Any) -> Any:
-    unique: list[Any] = []
+def attribution(values: Sequence[Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """The one value every clip shares, else ``"unknown"`` or ``"mixed"``; and the clips per value."""
+    counts: list[dict[str, Any]] = []
     for value in values:
-        if value is not None and value not in unique:
-            unique.append(value)
-    return unique[0] if len(unique) == 1 else (unique or None)
+        entry = next((c for c in counts if c["value"] == value), None)
+        if entry is None:
+            counts.append({"value": value, "clips": 1})
+        else:
+            entry["clips"] += 1
+    counts.sort(key=lambda c: (c["value"] is None, -c["clips"]))  # known values first, most clips first
+    if len(counts) == 1 and counts[0]["value"] is not None:
+        return counts[0]["value"], counts
+    if all(c["value"] is None for c in counts):
+        return UNKNOWN, counts
+    return MIXED, counts

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 METRIC_NAMES = ("flicker", "warping_error", "temporal_lpips")
 # a metric's details that go into the per-clip record, under these names
-DETAIL_FIELDS = {"mean_abs_diff": "mean_abs_diff", "occluded_fraction": "occluded_fraction",
+DETAIL_FIELDS = {"mean_abs_diff": "mean_abs_diff", "mean_abs_diff_per_pair": "mean_abs_diff_per_pair",
+                 "occluded_fraction": "occluded_fraction",
                  "trunk": "temporal_lpips_trunk"}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from samg_video.errors import ConfigurationError
-from samg_video.resume import file_sha256
+from samg_video.files.resume import file_sha256
 
 CONVERT = "python scripts/convert_weights.py IN.pth OUT.safetensors"
 PUBLISHED_HASH = re.compile(r"-([0-9a-f]{8,64})\.pth$")

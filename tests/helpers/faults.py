@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from samg_video.module import VideoGenerator
+from samg_video.modules.video_generator import VideoGenerator
 
 
 class _Poisoning:
@@ -39,3 +39,23 @@ class PoisonedGenerator(VideoGenerator):
             return super().render(items)
         finally:
             self.family = family
+
+
+class SlowGenerator(VideoGenerator):
+    """Takes a second per batch after rendering it, so that a test can interrupt a run mid-way."""
+
+    def render(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        import time
+
+        clips = super().render(items)
+        time.sleep(1.0)
+        return clips
+
+
+class BrokenGenerator(VideoGenerator):
+    """Fails outside any clip's rendering, as a bug would: the run stops."""
+
+    def predict_step(self, batch: list[dict[str, Any]], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
+        if batch_idx == 1:
+            raise ZeroDivisionError("a bug in the second batch")
+        return super().predict_step(batch, batch_idx, dataloader_idx)

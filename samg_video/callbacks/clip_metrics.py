@@ -21,15 +21,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
-from samg_video.background import BackgroundWork
+from samg_video.callbacks.background import BackgroundWork
 from samg_video.errors import ConfigurationError
 from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options, too_short_record
-from samg_video.records import append_line, drop_lines, read_lines
-from samg_video.run_logging import log_clip_metrics, log_summary
-from samg_video.video_io import atomic_path, write_json
+from samg_video.files.records import append_line, drop_lines, read_lines
+from samg_video.callbacks.loggers import log_clip_metrics, log_summary
+from samg_video.files.media import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +71,19 @@ class ClipMetrics(Callback):
         self.background = background
         self.suite: TemporalMetrics | None = None
         self.work: BackgroundWork | None = None
+        self.scored_on_rank = self.unreadable_on_rank = 0
+        self.scored_clips = self.unreadable_clips = 0
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        from samg_video.writer import ClipWriter
+        from samg_video.callbacks.clip_writer import ClipWriter
 
+        self.scored_on_rank = self.unreadable_on_rank = 0
         position = trainer.callbacks.index(self)
         writers = [i for i, callback in enumerate(trainer.callbacks) if isinstance(callback, ClipWriter)]
         if any(i < position for i in writers):
-            raise ConfigurationError("trainer.callbacks: list samg_video.clip_metrics.ClipMetrics before "
-                                     "samg_video.writer.ClipWriter, so that each clip's JSON gets its metrics")
+            raise ConfigurationError("trainer.callbacks: list samg_video.callbacks.ClipMetrics before "
+                                     "samg_video.callbacks.ClipWriter, so that each clip's JSON gets its metrics")
         self.directory = Path(self.output_dir or trainer.default_root_dir)
         scored_dir = getattr(trainer.datamodule, "clips_dir", None)
         if scored_dir is not None and Path(scored_dir).resolve() == self.directory.resolve():
@@ -106,8 +110,10 @@ class ClipMetrics(Callback):
             if clip.get("failure"):  # rendering failed (the writer records it): nothing to score
                 continue
             if clip.get("error"):
+                self.unreadable_on_rank += 1
                 self.work.submit(self._record_error, clip)
             else:
+                self.scored_on_rank += 1
                 clip["metrics"] = self.work.submit(self._score, clip)
 
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
@@ -129,6 +135,8 @@ class ClipMetrics(Callback):
         self.work.drain()
         self.work.close()
         self.work = None
+        counts = torch.tensor([self.scored_on_rank, self.unreadable_on_rank], device=trainer.strategy.root_device)
+        self.scored_clips, self.unreadable_clips = (int(n) for n in trainer.strategy.reduce(counts, reduce_op="sum"))
         trainer.strategy.barrier()  # every rank has drained its scoring and writing before
         if trainer.is_global_zero:
             # from the files, so that every rank's clips count (and reach the loggers, which live on rank 0)
@@ -137,6 +145,14 @@ class ClipMetrics(Callback):
             if trainer.loggers:
                 log_clip_metrics(trainer.loggers, list(records.values()), self.options["metrics"])
                 log_summary(trainer.loggers, summary)
+
+    def account(self) -> tuple[int, str]:
+        """The exit status of an evaluation run (0 every clip scored, 1 some could not be read) and its last line."""
+        summary = self.directory / SUMMARY_JSON
+        if self.unreadable_clips:
+            return 1, (f"{self.unreadable_clips} of {self.scored_clips + self.unreadable_clips} clips could not be "
+                       f"read; see {self.directory / ERRORS_FILE}; {self.scored_clips} scored, summary in {summary}")
+        return 0, f"done: {self.scored_clips} clips scored; summary in {summary}"
 
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +188,7 @@ class ClipMetrics(Callback):
 def run_records(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metric lines of the folder's clips by id, and its failures by id. A clip that was scored and then
     failed to be written is not part of the run's results."""
-    from samg_video.writer import FAILURES_FILE
+    from samg_video.callbacks.clip_writer import FAILURES_FILE
 
     failures = read_lines(directory / FAILURES_FILE)
     return {i: r for i, r in read_lines(directory / METRICS_FILE).items() if i not in failures}, failures

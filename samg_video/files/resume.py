@@ -36,6 +36,8 @@ class ResumePlan:
         if self.replaced:
             return (f"overwriting: rendering all {total} clips into {directory}, "
                     f"{len(self.replaced)} of them replacing complete clips")
+        if self.complete and not self.to_render:
+            return f"all {total} clips are complete in {directory}; nothing to render, the model is not loaded"
         if self.complete:
             return (f"resuming: {len(self.complete)} of {total} clips are complete in {directory}; "
                     f"rendering {len(self.to_render)}")

@@ -15,8 +15,8 @@ from typing import Any
 from lightning.pytorch.callbacks import Callback
 
 from samg_video.errors import ConfigurationError
-from samg_video.scale_map_images import scale_map_pictures
-from samg_video.video_io import write_mp4, write_png
+from samg_video.callbacks.scale_map_images import scale_map_pictures
+from samg_video.files.media import write_mp4, write_png
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,15 @@ class ScaleMapWriter(Callback):
         self.active = False
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        from samg_video.writer import ClipWriter
+        from samg_video.callbacks.clip_writer import ClipWriter
 
         self.active = False
         if not self.enabled:
             return
         position = trainer.callbacks.index(self)
         if any(isinstance(c, ClipWriter) for c in trainer.callbacks[:position]):
-            raise ConfigurationError("trainer.callbacks: list samg_video.scale_maps.ScaleMapWriter before "
-                                     "samg_video.writer.ClipWriter, so that each clip's JSON records its scale maps")
+            raise ConfigurationError("trainer.callbacks: list samg_video.callbacks.ScaleMapWriter before "
+                                     "samg_video.callbacks.ClipWriter, so that each clip's JSON records its scale maps")
         guidance = getattr(pl_module, "guidance", None)
         if guidance is None or not guidance.has_scale_map:
             if trainer.is_global_zero:

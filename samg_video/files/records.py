@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from samg_video.video_io import atomic_path
+from samg_video.files.media import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,14 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.utilities import rank_zero_info
 
-from samg_video.background import BackgroundWork
+from samg_video.callbacks.background import BackgroundWork
 from samg_video.errors import ConfigurationError
-from samg_video.records import append_line, drop_lines
-from samg_video.resume import (MEDIA_FILES, ResumePlan, check_output_dir, file_sha256, plan_resume,
+from samg_video.files.records import append_line, drop_lines
+from samg_video.files.resume import (MEDIA_FILES, ResumePlan, check_output_dir, file_sha256, plan_resume,
                                 remove_stale_temporaries)
-from samg_video.run_logging import log_sample
-from samg_video.video_io import write_json, write_mp4, write_png
+from samg_video.callbacks.loggers import log_sample
+from samg_video.files.media import write_json, write_mp4, write_png
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,7 @@ class ClipWriter(BasePredictionWriter):
         self.plan: ResumePlan | None = None
         self.failed_on_rank = 0
         self.failed_clips = 0
+        self.written_on_rank = 0
 
     # ---- start of the run: what is left to render -----------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -77,14 +77,15 @@ class ClipWriter(BasePredictionWriter):
         check_output_dir(self.directory)
         background = trainer.strategy.root_device.type != "cpu" if self.background is None else self.background
         self.work = BackgroundWork("clip-writer", enabled=background)
-        self.failed_on_rank = self.failed_clips = 0
+        self.failed_on_rank = self.failed_clips = self.written_on_rank = 0
         self.sample_loggers = list(trainer.loggers) if trainer.is_global_zero else []
         self.samples_left = self.logged_samples
         datamodule = trainer.datamodule
         if isinstance(getattr(datamodule, "items", None), list) and hasattr(pl_module, "clip_settings"):
             self.plan = self._plan_on_rank_zero(trainer, datamodule.items, pl_module)
             datamodule.items = self.plan.to_render
-            rank_zero_info(self.plan.summary(self.directory))
+            if trainer.is_global_zero:
+                log.info(self.plan.summary(self.directory))
 
     def _plan_on_rank_zero(self, trainer: Any, items: list[dict], pl_module: Any) -> ResumePlan:
         """Rank 0 reads the folder and prepares it; every rank gets the same plan, so the sampler splits
@@ -129,6 +130,7 @@ class ClipWriter(BasePredictionWriter):
                 if self.sample_loggers and self.samples_left > 0:
                     self.samples_left -= 1
                     log_sample(self.sample_loggers, item["id"], clip["frames"], path, clip.get("media") != "image")
+                self.written_on_rank += 1
                 return path
         self.failed_on_rank += 1
         log.warning("clip %s failed: %s", item["id"], reason)
@@ -199,3 +201,16 @@ class ClipWriter(BasePredictionWriter):
         self.work = None
         count = torch.tensor(self.failed_on_rank, device=trainer.strategy.root_device)
         self.failed_clips = int(trainer.strategy.reduce(count, reduce_op="sum"))
+
+    def account(self) -> tuple[int, str]:
+        """The run's exit status (0 every clip complete, 1 some failed) and its last line."""
+        complete = len(self.plan.complete) if self.plan is not None else 0
+        attempted = len(self.plan.to_render) if self.plan is not None else 0
+        rendered = attempted - self.failed_clips
+        skipped = f", {complete} already complete" if complete else ""
+        if self.failed_clips:
+            return 1, (f"{self.failed_clips} of {attempted} clips failed; see {self.directory / FAILURES_FILE} "
+                       f"(re-running the same command retries them); {rendered} rendered{skipped}, in {self.directory}")
+        if not attempted:
+            return 0, f"done: nothing to render, all {complete} clips are complete in {self.directory}"
+        return 0, f"done: {rendered} clips rendered{skipped}, none failed; outputs in {self.directory}"

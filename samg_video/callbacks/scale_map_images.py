@@ -1,5 +1,5 @@
 """Pictures of a guidance scale map: a heatmap at the frame size with a legend, and clip | heatmap side by
-side. Pure numpy/torch; writing the files is ``samg_video.scale_maps.ScaleMapWriter``'s job."""
+side. Pure numpy/torch; writing the files is ``samg_video.callbacks.ScaleMapWriter``'s job."""
 
 from __future__ import annotations
 

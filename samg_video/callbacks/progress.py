@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 
 class ClipProgressBar(TQDMProgressBar):
@@ -14,19 +16,22 @@ class ClipProgressBar(TQDMProgressBar):
     pipeline is likewise shown on rank 0 only and cleared after each batch.
     """
 
+    def init_predict_tqdm(self) -> Tqdm:
+        # made when the clips of this rank are known, so no "Predicting: 0/?" bar comes first
+        trainer = self.trainer
+        suffix = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
+        label = getattr(trainer.lightning_module, "progress_label", "Rendering clips")
+        return Tqdm(desc=f"{label}{suffix}", total=_clips_on_this_rank(trainer), unit="clip",
+                    position=2 * self.process_position, disable=self.is_disabled, leave=True, dynamic_ncols=True,
+                    file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT)
+
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         super().on_predict_start(trainer, pl_module)
         self._clips_done = 0
 
     def on_predict_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int,
                                dataloader_idx: int = 0) -> None:
-        changed = self.has_dataloader_changed(dataloader_idx)
-        super().on_predict_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
-        if changed or batch_idx == 0:
-            bar = self.predict_progress_bar
-            bar.total = _clips_on_this_rank(trainer, dataloader_idx) or bar.total
-            suffix = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
-            bar.set_description(f"{getattr(pl_module, 'progress_label', 'Rendering clips')}{suffix}")
+        pass  # Lightning's would reset the bar to batches
 
     def on_predict_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
                              dataloader_idx: int = 0) -> None:
@@ -37,11 +42,18 @@ class ClipProgressBar(TQDMProgressBar):
             bar.refresh()
 
 
-def _clips_on_this_rank(trainer: Any, dataloader_idx: int) -> int | None:
+def _clips_on_this_rank(trainer: Any) -> int | None:
+    """Clips this rank will see: a dataset of batches (lists of clips) counts their clips."""
     loaders = trainer.predict_dataloaders
-    loader = loaders[dataloader_idx] if isinstance(loaders, (list, tuple)) else loaders
+    loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+    if loader is None:
+        return None
     sampler = getattr(getattr(loader, "batch_sampler", None), "sampler", None) or getattr(loader, "sampler", None)
     try:
-        return len(sampler)
+        indices = list(sampler)
     except TypeError:
         return None
+    dataset = loader.dataset
+    if isinstance(dataset, list):
+        return sum(len(dataset[i]) if isinstance(dataset[i], list) else 1 for i in indices)
+    return len(indices)

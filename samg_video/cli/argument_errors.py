@@ -6,6 +6,15 @@ import importlib
 import inspect
 import re
 
+# class paths of earlier versions, and where the classes live now
+MOVED_CLASS_PATHS = {
+    "samg_video.module.VideoGenerator": "samg_video.modules.VideoGenerator",
+    "samg_video.evaluation.ClipEvaluator": "samg_video.modules.ClipEvaluator",
+    "samg_video.writer.ClipWriter": "samg_video.callbacks.ClipWriter",
+    "samg_video.clip_metrics.ClipMetrics": "samg_video.callbacks.ClipMetrics",
+    "samg_video.scale_maps.ScaleMapWriter": "samg_video.callbacks.ScaleMapWriter",
+    "samg_video.progress.ClipProgressBar": "samg_video.callbacks.ClipProgressBar",
+}
 NOISE = ("Does not validate against any", "Subtypes:", "Errors:", "Given value type:",
          "- Expected a <class 'NoneType'>")
 
@@ -20,7 +29,7 @@ def explain_argument_error(text: str) -> str:
 def _condense(text: str) -> str:
     """Condense a jsonargparse error such as
 
-        Parser key "model": ... Problem with given class_path 'samg_video.module.VideoGenerator':
+        Parser key "model": ... Problem with given class_path 'samg_video.modules.VideoGenerator':
             Parser key "guidance": Problem with given class_path 'samg_video.guidance.SAMG':
                 Option 'w_mid' is not accepted
 
@@ -41,6 +50,11 @@ def _condense(text: str) -> str:
         return (f"{field}: {owner} has no option {m.group(1)!r}; its options: "
                 f"{', '.join(_options_of(owner)) or 'none'}")
     if "has no attribute" in reason or "No module named" in reason or "Import path" in reason:
+        moved = [old for old in MOVED_CLASS_PATHS if old in text]
+        if moved:
+            return (f"{field}.class_path={moved[0]!r} has moved to {MOVED_CLASS_PATHS[moved[0]]!r}; update the "
+                    "config (every class path that moved: " +
+                    ", ".join(f"{old} -> {new}" for old, new in MOVED_CLASS_PATHS.items()) + ")")
         valid = f"; guidance classes: {', '.join(_guidance_classes())}" if field.endswith("guidance") else ""
         return f"{field}.class_path={classes[-1]!r} cannot be imported ({reason}){valid}" if classes else reason
     if reason.startswith("Expected a") and given is not None and not given.startswith("NestedArg"):

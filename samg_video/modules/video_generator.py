@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_info
 
-from samg_video.api import apply_guidance
-from samg_video.errors import ConfigurationError
+from samg_video.guided_pipelines import apply_guidance
+from samg_video.errors import ConfigurationError, RunStopped
 from samg_video.families import DTYPES, get_family, resolve_source
 from samg_video.guidance.base import Guidance
-from samg_video.nonfinite import NonFiniteWatch, nonfinite_reason
+from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ class VideoGenerator(LightningModule):
         if self.pipeline is not None:
             return
         items = getattr(self._trainer.datamodule, "items", None) if self._trainer is not None else None
-        if items is not None and len(items) == 0:
-            rank_zero_info("no clip left to render; the model is not loaded")
+        if items is not None and len(items) == 0:  # the writer has said so
             return
         self.load_pipeline()
 
@@ -155,7 +154,9 @@ class VideoGenerator(LightningModule):
                 part.requires_grad_(False).eval()
         is_zero = self._trainer is None or self.trainer.is_global_zero
         # per-step bar below the clips bar, on rank 0 only, cleared after each batch
-        pipeline.set_progress_bar_config(disable=not is_zero, leave=False, desc="denoising", position=1)
+        # (not into log files, where each redraw would be a line)
+        pipeline.set_progress_bar_config(disable=not is_zero or not sys.stderr.isatty(), leave=False,
+                                         desc="denoising", position=1)
         self.pipeline = pipeline
 
     # ---- rendering -----------------------------------------------------------------------------
@@ -189,7 +190,7 @@ class VideoGenerator(LightningModule):
         except Exception as error:
             self.failed_batches_in_a_row += 1
             if self.failed_batches_in_a_row >= MAX_FAILED_BATCHES_IN_A_ROW:
-                raise RuntimeError(f"rendering failed for {self.failed_batches_in_a_row} batches in a row; "
+                raise RunStopped(f"rendering failed for {self.failed_batches_in_a_row} batches in a row; "
                                    f"stopping. Last error: {type(error).__name__}: {error}") from error
             reason = f"rendering failed: {type(error).__name__}: {error}"
             return [{"item": item, "failure": reason} for item in items]

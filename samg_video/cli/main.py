@@ -1,0 +1,201 @@
+"""Command line: ``lightning predict -c CONFIG`` (also ``samg-video`` and ``python -m samg_video``).
+
+Every run ends with one line saying what happened and where the outputs are, and an exit status:
+0 done, 1 some clips failed or could not be read, 2 bad input (nothing was done), 3 the run stopped with
+an error, 130 interrupted (re-running the same command resumes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+import warnings
+from argparse import ArgumentError
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import ActionYesNo
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+
+from samg_video.cli import EXIT_INTERRUPTED
+from samg_video.cli.argument_errors import explain_argument_error
+from samg_video.cli.console import configure_console, say
+from samg_video.cli.help import FULL_HELP_FLAG, requested_help
+from samg_video.errors import ConfigurationError, ModelUnavailableError, RunStopped
+from samg_video.files.resume import check_output_dir
+
+RUN_CONFIG_NAME = "run_config.yaml"
+EXIT_DONE, EXIT_CLIPS_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
+# Lightning's own subcommands that this package does not offer
+NOT_OFFERED = ("fit", "validate", "test")
+RETURN_PREDICTIONS_HELP = ("Keep every clip's frames in memory and return them from trainer.predict "
+                           "(default: false: the callbacks take the clips batch by batch)")
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) during the run; Lightning has already finished the clips in flight."""
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Saves the resolved config as ``<output_dir>/run_config.yaml``; never into the working directory
+    and never over one of the input configs."""
+
+    def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        target = Path(trainer.default_root_dir) / RUN_CONFIG_NAME
+        inputs = {Path(str(p)).resolve() for p in (self.config.get("config") or [])}
+        if target.resolve() in inputs:
+            say(f"not saving the run config over the input config {target}")
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(target), skip_none=False, overwrite=True, multifile=False)
+
+
+class SamgVideoCLI(LightningCLI):
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # rendering and scoring are predict loops; a checkpoint path means nothing here
+        return {"predict": {"model", "dataloaders", "datamodule", "ckpt_path", "weights_only"}}
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        for action in parser._actions:
+            if action.dest == "return_predictions":  # Lightning's text states Lightning's default, not ours
+                action.help, action.default = RETURN_PREDICTIONS_HELP, False
+        return parser
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_argument("--output_dir", type=str, default="outputs",
+                            help="Where clips, metadata and the run's resolved config are written.")
+        parser.add_argument("--overwrite", action=ActionYesNo, default=False,
+                            help="Render again, and replace, clips already complete in --output_dir "
+                                 "(by default a re-run renders only the clips that are not complete).")
+        parser.link_arguments("output_dir", "trainer.default_root_dir")
+
+    def before_instantiate_classes(self) -> None:
+        # before the trainer, any process or anything is written
+        check_output_dir(Path(self.config[self.subcommand]["output_dir"]))
+
+    def before_predict(self) -> None:
+        config = self.config[self.subcommand]
+        for writer in self._callbacks("ClipWriter"):
+            writer.overwrite = writer.overwrite or bool(config["overwrite"])
+
+    def predict(self, model: Any, datamodule: Any = None, return_predictions: bool | None = None,
+                **kwargs: Any) -> Any:
+        try:
+            # unset means False here, not Lightning's True: a thousand clips' frames would not fit in memory
+            return self.trainer.predict(model, datamodule=datamodule, return_predictions=bool(return_predictions),
+                                        **kwargs)
+        except SystemExit:
+            if self.trainer.interrupted:  # Lightning handles Ctrl-C itself, then exits with status 1
+                raise Interrupted(self._written()) from None
+            raise
+
+    def after_predict(self) -> None:
+        """The run's last line, and its exit status (every rank knows the totals)."""
+        directory = Path(self.trainer.default_root_dir)
+        status, line = EXIT_DONE, None
+        writers, scorers = self._callbacks("ClipWriter"), self._callbacks("ClipMetrics")
+        if writers:
+            status, line = writers[0].account()
+        elif scorers:
+            status, line = scorers[0].account()
+        if self.trainer.is_global_zero:
+            say(line or f"done; outputs in {directory}")
+        if status:
+            sys.exit(status)
+
+    def _written(self) -> str:
+        writers = self._callbacks("ClipWriter")
+        if writers:
+            return f"{writers[0].written_on_rank} clips were finished into {writers[0].directory}"
+        return f"outputs so far are in {self.trainer.default_root_dir}"
+
+    def _callbacks(self, class_name: str) -> list[Any]:
+        return [c for c in self.trainer.callbacks if type(c).__name__ == class_name]
+
+
+def main(args: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if args is None else args)
+    configure_console()
+    # ranks left without clips (a resumed run) are expected, not a mistake to warn about
+    warnings.filterwarnings("ignore", message=r".*(across ranks is zero|local rank has zero length).*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
+    debug = bool(os.environ.get("SAMG_VIDEO_DEBUG"))
+    started = time.monotonic()
+    try:
+        if args[:1] and args[0] in NOT_OFFERED:
+            raise ConfigurationError(f"'{args[0]}' is not a samg-video command: it renders and scores clips with "
+                                     "'predict' (lightning predict -c CONFIG; see lightning predict --help)")
+        text = requested_help(args)
+        if text is not None:
+            print(text)
+            sys.exit(EXIT_DONE)
+        args = ["--help" if a == FULL_HELP_FLAG else a for a in args]
+        _import_known_classes()  # so that short class names (--model.help VideoGenerator) resolve
+        SamgVideoCLI(
+            save_config_callback=RunConfigSaver,
+            save_config_kwargs={"save_to_log_dir": False},
+            # parse errors come back as exceptions, to be told in one line instead of usage plus a nested dump
+            parser_kwargs={"exit_on_error": False, "predict": {"exit_on_error": False}},
+            args=args,
+        )
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        say("interrupted before rendering started; nothing was written")
+        sys.exit(EXIT_INTERRUPTED)
+    except Interrupted as interrupted:
+        say(f"interrupted after {time.monotonic() - started:.0f} s; {interrupted}; re-running the same command "
+            "resumes")
+        sys.exit(EXIT_INTERRUPTED)
+    except ArgumentError as error:
+        if debug:
+            raise
+        say(f"error: {explain_argument_error(str(error))}")
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as error:
+        user_error = find_user_error(error)
+        if debug:
+            raise
+        if isinstance(user_error, RunStopped):
+            say(f"error: the run stopped: {user_error}; clips already finished are kept, and re-running the "
+                "same command resumes")
+            sys.exit(EXIT_STOPPED)
+        if user_error is not None:
+            say(f"error: {user_error}")
+            sys.exit(EXIT_BAD_INPUT)
+        traceback.print_exc()
+        say(f"error: the run stopped with an unexpected {type(error).__name__} (traceback above); clips already "
+            "finished are kept, and re-running the same command resumes")
+        sys.exit(EXIT_STOPPED)
+
+
+def _import_known_classes() -> None:
+    import datamodules.prompts  # noqa: F401
+    import datamodules.videos  # noqa: F401
+    import samg_video.callbacks  # noqa: F401
+    import samg_video.modules  # noqa: F401
+
+
+def find_user_error(error: BaseException) -> BaseException | None:
+    """Our own error behind ``error``: jsonargparse re-raises errors from ``__init__`` as its own."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (ConfigurationError, ModelUnavailableError, RunStopped)):
+            return error
+        if isinstance(error, ModuleNotFoundError) and str(error).startswith("Requirement"):
+            # Lightning's loggers and callbacks name their missing optional package this way
+            return ConfigurationError(f"a configured class needs a package that is not installed: {error} "
+                                      "(TensorBoard and W&B: pip install -e \".[loggers]\")")
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+if __name__ == "__main__":
+    main()

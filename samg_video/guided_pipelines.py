@@ -1,0 +1,118 @@
+"""Run any guidance method inside diffusers' own pipelines, through a forward hook on the stock denoiser.
+
+    pipe = CogVideoXPipeline.from_pretrained("THUDM/CogVideoX-2b", torch_dtype=torch.bfloat16)
+    apply_guidance(pipe, SAMG(w_min=4, w_max=9.6))
+    video = pipe(prompt, guidance_scale=6).frames[0]
+
+The stock pipelines stack ``[uncond, cond]``, call the denoiser once on the doubled batch, split it and
+combine with their own scale. The hook replaces the denoiser's output by ``[g, g]``, ``g`` the guided
+prediction computed from the two halves: the pipeline's combine ``u + s (c - u)`` then gives exactly ``g``
+whatever its own scale, so the loop, scheduler and callbacks stay diffusers' own. The denoiser stays the
+module it is, so ``save_pretrained``, ``pipeline.components``, offload hooks and ``torch.compile`` all see
+the real model.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+import torch
+
+from samg_video.families import family_of_pipeline
+from samg_video.guidance.base import Guidance, Step
+
+# the attribute of a guided denoiser that holds its hook (and says that it is guided)
+HOOK_ATTRIBUTE = "_samg_video_guidance_hook"
+
+
+class StepCounter:
+    """Step index and count of the current sampling loop, without reading device values.
+
+    ``scheduler.set_timesteps`` makes a new ``timesteps`` tensor at the start of every pipeline call,
+    so a new tensor object marks a new loop.
+    """
+
+    def __init__(self, scheduler: Callable[[], Any]):
+        self.scheduler = scheduler
+        self._timesteps: torch.Tensor | None = None
+        self._index = 0
+
+    def next(self, timestep: torch.Tensor | float) -> Step:
+        timesteps = self.scheduler().timesteps
+        if timesteps is not self._timesteps:
+            self._timesteps, self._index = timesteps, 0
+        step = Step(index=self._index, count=len(timesteps), timestep=timestep)
+        self._index += 1
+        return step
+
+
+class GuidanceHook:
+    """A forward hook that replaces the denoiser's doubled-batch output by ``[g, g]``.
+
+    Args:
+        guidance: how the two halves are combined.
+        layout: the latent layout of the family (``BFCHW``, ``BCFHW``, ``BCHW``).
+        keep_float32: return the combine in float32, as pipelines that upcast before combining do.
+        pipeline: the pipeline whose scheduler numbers the steps (held weakly: the pipeline holds the
+            denoiser, which holds this hook).
+    """
+
+    def __init__(self, guidance: Guidance, layout: str, keep_float32: bool, pipeline: Any):
+        self.guidance = guidance
+        self.layout = layout
+        self.keep_float32 = keep_float32
+        self._pipeline = weakref.ref(pipeline)
+        self.steps = StepCounter(lambda: self._pipeline().scheduler)
+        self.handle: torch.utils.hooks.RemovableHandle | None = None
+
+    def __call__(self, module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> Any:
+        prediction = output[0] if isinstance(output, tuple) else output.sample
+        self._check_doubled_batch(prediction)
+        timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
+        uncond, cond = prediction.chunk(2)
+        guided = self.guidance(uncond, cond, self.layout, self.steps.next(timestep))
+        if not self.keep_float32:
+            guided = guided.to(prediction.dtype)
+        doubled = torch.cat([guided, guided])
+        if isinstance(output, tuple):
+            return (doubled, *output[1:])
+        return type(output)(sample=doubled)
+
+    def _check_doubled_batch(self, prediction: torch.Tensor) -> None:
+        pipeline = self._pipeline()
+        pipeline_scale = getattr(pipeline, "_guidance_scale", None) if pipeline is not None else None
+        if prediction.shape[0] % 2 or (pipeline_scale is not None and pipeline_scale <= 1):
+            raise RuntimeError(
+                "guidance needs the pipeline's classifier-free guidance batch: call the pipeline with "
+                "guidance_scale > 1 (its value is not used; the guidance object sets the scale)"
+            )
+
+
+def apply_guidance(pipeline: Any, guidance: Guidance) -> GuidanceHook:
+    """Make ``pipeline`` combine its predictions with ``guidance``; returns the installed hook.
+
+    Applying again replaces the previous guidance. Call the pipeline with ``guidance_scale > 1`` so it
+    batches the unconditional and conditional passes; the guidance object decides the actual scale.
+    """
+    family = family_of_pipeline(pipeline)
+    remove_guidance(pipeline)
+    denoiser = getattr(pipeline, family.denoiser_attribute)
+    hook = GuidanceHook(guidance, family.layout, family.keeps_float32_prediction, pipeline)
+    hook.handle = denoiser.register_forward_hook(hook, with_kwargs=True)
+    setattr(denoiser, HOOK_ATTRIBUTE, hook)
+    return hook
+
+
+def remove_guidance(pipeline: Any) -> None:
+    """Restore the pipeline's stock guidance (a pipeline without guidance applied is left as it is)."""
+    denoiser = getattr(pipeline, family_of_pipeline(pipeline).denoiser_attribute)
+    hook = guidance_hook(denoiser)
+    if hook is not None:
+        hook.handle.remove()
+        delattr(denoiser, HOOK_ATTRIBUTE)
+
+
+def guidance_hook(denoiser: torch.nn.Module) -> GuidanceHook | None:
+    """The guidance hook installed on ``denoiser``, or None."""
+    return getattr(denoiser, HOOK_ATTRIBUTE, None)

@@ -1,0 +1,190 @@
+"""What a new user meets on the command line: help, the commands offered, the last line of every run,
+exit statuses, Ctrl-C, and the README's own commands and snippets."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cli_runs import BIN, FAST, ROOT, TINY_CONFIG, cli_env, clip_videos, lines_of, run
+
+README = ROOT / "README.md"
+
+
+# ---- help -----------------------------------------------------------------------------------------
+def test_predict_help_lists_the_model_data_guidance_and_callback_options_not_the_trainers(workdir):
+    result = run(["predict", "--help"], cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for option in ("--output_dir", "--overwrite", "--model.guidance", "--model.family", "--model.source",
+                   "--model.num_inference_steps", "--data.prompts", "--data.batch_size", "--data.clips_dir",
+                   "--model.guidance.help", "--trainer.callbacks.help", "--help-all"):
+        assert option in text, option
+    for name in ("SAMG", "CFG", "DynamicCFG", "CFGRescale", "APG", "CFGZeroStar", "samg_video.callbacks.ClipWriter",
+                 "samg_video.callbacks.ClipMetrics", "samg_video.callbacks.ScaleMapWriter"):
+        assert name in text, name
+    assert "--trainer.gradient_clip_val" not in text and len(text.splitlines()) < 150
+    assert "130 interrupted" in text
+
+
+def test_help_all_still_lists_every_trainer_option(workdir):
+    result = run(["predict", "--help-all"], cwd=workdir)
+    assert result.returncode == 0 and "--trainer.gradient_clip_val" in result.stdout
+    # Lightning's own text says predictions are returned by default; here they are not
+    block = result.stdout[result.stdout.index("\n  --return_predictions"):][:400]
+    assert "default: false" in " ".join(block.split()).lower() and "True by default" not in block
+    assert "--ckpt_path" not in result.stdout and "--weights_only" not in result.stdout  # no checkpoints here
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--model.help", "VideoGenerator"], "--model.num_inference_steps"),
+    (["--data.help", "PromptDataModule"], "--data.videos_per_prompt"),
+    (["--data.help", "VideoFolderDataModule"], "--data.clips_dir"),
+    (["--trainer.callbacks.help", "ClipWriter"], "lossless"),
+], ids=["model", "data", "evaluation-data", "callback"])
+def test_class_help_takes_short_names(workdir, args, expected):
+    result = run(["predict", *args], cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+
+
+def test_guidance_help_works_without_a_config_and_names_options_that_are_accepted(workdir, tmp_path):
+    result = run(["predict", "--model.guidance.help", "SAMG"], cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    options = re.findall(r"--model\.guidance\.(\w+)", result.stdout)
+    assert {"w_min", "w_max", "temporal_sigma", "step_ema", "window"} <= set(options)
+    assert "--guidance." not in result.stdout.replace("--model.guidance.", "")
+    # the options it names are the ones the command line takes
+    printed = run(["predict", "-c", TINY_CONFIG, "--model.guidance", "SAMG", "--model.guidance.w_min", "3",
+                   "--model.guidance.w_max", "7", "--model.guidance.temporal_sigma", "1", "--print_config"],
+                  cwd=ROOT)
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    assert "w_min: 3.0" in printed.stdout and "temporal_sigma: 1.0" in printed.stdout
+    unknown = run(["predict", "--model.guidance.help", "magic"], cwd=workdir)
+    assert unknown.returncode == 2 and "choose one of APG, CFG" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+# ---- commands that are not offered ------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["fit", "validate", "test"])
+def test_lightning_subcommands_without_a_meaning_here_are_one_line(workdir, command):
+    result = run([command, "-c", TINY_CONFIG], cwd=workdir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"samg-video: error: '{command}' is not a samg-video command: it renders and "
+                                     "scores clips with 'predict' (lightning predict -c CONFIG; see lightning "
+                                     "predict --help)")
+
+
+def test_a_config_with_class_paths_of_earlier_versions_names_the_new_ones(workdir, tmp_path):
+    config = tmp_path / "old.yaml"
+    config.write_text(TINY_CONFIG.read_text().replace("samg_video.modules.VideoGenerator",
+                                                      "samg_video.module.VideoGenerator"))
+    result = run(["predict", "-c", config, "--output_dir", tmp_path / "out"], cwd=workdir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("model.class_path='samg_video.module.VideoGenerator' has moved to 'samg_video.modules.VideoGenerator'"
+            in result.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+# ---- the last line and the exit status of every run --------------------------------------------------
+def last_line(result):
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_render_and_its_rerun_end_with_one_line_saying_what_happened(workdir, tmp_path):
+    out = tmp_path / "out"
+    args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a cat, a dog]", *FAST]
+    first = run(args, cwd=workdir)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert last_line(first) == f"samg-video: done: 2 clips rendered, none failed; outputs in {out}"
+    # nothing of Lightning's chatter, and no stray progress bar before the clips bar
+    for noise in ("GPU available", "TPU available", "Tip:", "Seed set", "Predicting:", "LeafSpec", "Traceback"):
+        assert noise not in first.stderr + first.stdout, noise
+    again = run(args, cwd=workdir)
+    assert again.returncode == 0
+    assert last_line(again) == f"samg-video: done: nothing to render, all 2 clips are complete in {out}"
+
+
+def test_a_bug_stops_the_run_with_exit_3_and_keeps_finished_clips(workdir, tmp_path):
+    out = tmp_path / "out"
+    result = run(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a cat, a dog]",
+                  "--data.batch_size", "1", "--model.class_path", "faults.BrokenGenerator", *FAST], cwd=workdir)
+    assert result.returncode == 3
+    assert "ZeroDivisionError: a bug in the second batch" in result.stderr  # the traceback, for a bug report
+    assert last_line(result).startswith("samg-video: error: the run stopped with an unexpected ZeroDivisionError")
+    assert "re-running the same command resumes" in last_line(result)
+    assert len(clip_videos(out)) == 1  # the first batch's clip was finished
+
+
+def interrupt(args, cwd, wait_for):
+    """Start the CLI, send SIGINT (Ctrl-C) once ``wait_for()`` is true, and return (status, stderr)."""
+    process = subprocess.Popen([str(BIN / "lightning"), *map(str, args)], cwd=cwd, env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not wait_for() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(workdir, tmp_path):
+    started = time.monotonic()
+    status, stderr = interrupt(["predict", "-c", TINY_CONFIG, "--output_dir", tmp_path / "out"], workdir,
+                               lambda: time.monotonic() - started > 1.5)
+    assert status == 130 and "Traceback" not in stderr, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "samg-video: interrupted before rendering started; nothing was written"
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_rendering_finishes_clips_in_flight_and_says_how_to_resume(workdir, tmp_path):
+    out = tmp_path / "out"
+    prompts = "[" + ", ".join(f"clip number {i}" for i in range(8)) + "]"
+    args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "1",
+            "--model.class_path", "faults.SlowGenerator", *FAST]
+    status, stderr = interrupt(args, workdir, lambda: len(list(out.glob("*.json"))) >= 1)
+    assert status == 130 and "Traceback" not in stderr, stderr[-3000:]
+    line = stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"samg-video: interrupted after \d+ s; \d+ clips were finished into {re.escape(str(out))}; "
+                        r"re-running the same command resumes", line), line
+    finished = len(clip_videos(out))
+    assert 1 <= finished < 8 and len(lines_of(out / "metrics.jsonl")) == finished
+    resumed = run(args, cwd=workdir)
+    assert resumed.returncode == 0 and len(clip_videos(out)) == 8
+    assert f"resuming: {finished} of 8 clips are complete" in resumed.stderr
+
+
+# ---- the README: commands that exist, snippets that run -----------------------------------------------
+def readme_blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_every_command_the_readme_and_the_errors_suggest_is_installed():
+    commands = set()
+    for block in readme_blocks("bash"):
+        for line in block.splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "-", "--")) and not line.endswith("\\") or line.startswith("srun"):
+                word = line.split()[0]
+                if re.fullmatch(r"[a-z][\w-]*", word) and word not in ("srun", "torchrun", "pip", "python", "cd"):
+                    commands.add(word)
+    commands |= {"hf"}  # named by the offline error (families/base.py)
+    missing = [command for command in sorted(commands) if shutil.which(command, path=str(BIN)) is None
+               and shutil.which(command) is None]
+    assert not missing
+    assert "huggingface-cli" not in README.read_text()
+
+
+def test_the_readme_python_snippets_run_as_written(tmp_path):
+    blocks = readme_blocks("python")
+    assert len(blocks) >= 3
+    for number, block in enumerate(blocks):
+        script = tmp_path / f"snippet_{number}.py"
+        script.write_text(block)
+        result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env={**cli_env(), "HF_HUB_OFFLINE": "1"},
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"README python block {number}:\n{block}\n{result.stderr[-3000:]}"
