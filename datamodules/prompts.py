@@ -16,8 +16,8 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from datamodules.rank_share import rank_share
-from samg_video.files.clip_ids import clip_id, stable_suffix
 from samg_video.errors import ConfigurationError
+from samg_video.files.clip_ids import clip_id, stable_suffix
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
 FIELDS = ("prompt", "negative_prompt", "seed", "id")

@@ -17,8 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.rank_share import rank_share
 from samg_video.errors import ConfigurationError
-from samg_video.callbacks.scale_map_writer import is_scale_map_picture
-from samg_video.files.media import decode_clip
+from samg_video.files.media import decode_clip, is_scale_map_picture
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".avi")
 

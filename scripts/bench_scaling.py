@@ -63,9 +63,9 @@ def throughput(work: Path, clips: int, ranks: int, repeats: int) -> dict[str, fl
 
 def resume_cost(work: Path, clips: int, repeats: int) -> dict[str, float]:
     from datamodules.prompts import PromptDataModule
-    from samg_video.modules.video_generator import VideoGenerator
     from samg_video.files.resume import plan_resume
     from samg_video.guidance import SAMG
+    from samg_video.modules.video_generator import VideoGenerator
 
     many, one = prompts_file(work, clips, "resume_many.txt"), prompts_file(work, 1, "resume_one.txt")
     out = work / "resume"

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from samg_video.callbacks.clip_metrics import METRICS_FILE, SUMMARY_JSON
-from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
 from samg_video.files.records import read_lines
+from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
 
 METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),

@@ -13,11 +13,11 @@ from lightning.pytorch import Trainer
 
 from datamodules.videos import VideoFolderDataModule
 from samg_video.callbacks.clip_metrics import ClipMetrics
-from samg_video.errors import ConfigurationError
-from samg_video.modules.clip_evaluator import ClipEvaluator
-from samg_video.metrics import temporal_flickering
-from samg_video.files.media import write_mp4
 from samg_video.callbacks.clip_writer import ClipWriter
+from samg_video.errors import ConfigurationError
+from samg_video.files.media import write_mp4
+from samg_video.metrics import temporal_flickering
+from samg_video.modules.clip_evaluator import ClipEvaluator
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -1,8 +1,6 @@
 """What a new user meets on the command line: help, the commands offered, the last line of every run,
 exit statuses, Ctrl-C, and the README's own commands and snippets."""
 
-import json
-import os
 import re
 import shutil
 import signal

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-from samg_video.errors import ConfigurationError
 from samg_video.guidance import CFG, SAMG, DynamicCFG, Step
 from samg_video.guidance.dynamic_cfg import dynamic_scale
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from samg_video import SAMG
 from samg_video.families import get_family
-from samg_video.modules.video_generator import VideoGenerator
 from samg_video.files.resume import complete_metadata
+from samg_video.modules.video_generator import VideoGenerator
 
 ITEM = {"id": "a", "prompt": "a red panda walking in a forest", "negative_prompt": "", "seed": 5}
 # tiny_samg.yaml (CogVideoX) has its own tests in test_cli.py

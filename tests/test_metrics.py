@@ -7,12 +7,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from cli_runs import ROOT
 
 from samg_video.errors import ConfigurationError
-from samg_video.metrics import (MetricInputError, TemporalLPIPS, make_flow_backend, occlusion_mask,
-                                pair_warping_errors, temporal_flickering, warp, warping_error)
+from samg_video.metrics import (
+    MetricInputError,
+    TemporalLPIPS,
+    make_flow_backend,
+    occlusion_mask,
+    pair_warping_errors,
+    temporal_flickering,
+    warp,
+    warping_error,
+)
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
 from samg_video.metrics.suite import TemporalMetrics
 
@@ -242,9 +249,10 @@ def test_a_pickle_file_given_by_path_is_refused_and_the_converter_makes_it_loada
 
 
 def test_hub_cache_pth_is_read_only_when_it_matches_its_published_hash(tmp_path, monkeypatch):
+    from torchvision.models import alexnet
+
     from samg_video.metrics.temporal_lpips import trunk_weights_url
     from samg_video.metrics.weights import hub_cache_file
-    from torchvision.models import alexnet
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     cached = hub_cache_file(trunk_weights_url("alex"))  # .../alexnet-owt-7be5be79.pth
@@ -252,8 +260,8 @@ def test_hub_cache_pth_is_read_only_when_it_matches_its_published_hash(tmp_path,
     torch.save(alexnet(weights=None).state_dict(), cached)  # not the published file: another hash
     with pytest.raises(ConfigurationError, match="SHA-256 does not start with the hash in its name"):
         TemporalLPIPS()
-    from samg_video.metrics.weights import read_state_dict
     from samg_video.files.resume import file_sha256
+    from samg_video.metrics.weights import read_state_dict
 
     genuine = cached.with_name(f"alexnet-{file_sha256(cached)[:8]}.pth")  # a name that matches its content
     cached.rename(genuine)

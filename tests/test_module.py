@@ -6,9 +6,9 @@ from lightning.pytorch import Trainer
 
 from datamodules.prompts import PromptDataModule
 from samg_video import SAMG
-from samg_video.modules.video_generator import VideoGenerator
-from samg_video.callbacks.progress import ClipProgressBar
 from samg_video.callbacks.clip_writer import ClipWriter
+from samg_video.callbacks.progress import ClipProgressBar
+from samg_video.modules.video_generator import VideoGenerator
 
 
 def test_predict_counts_clips_and_writes_them(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from samg_video import CFG, SAMG, DynamicCFG, apply_guidance, remove_guidance
+from samg_video.families import get_family
 from samg_video.guidance import APG, CFGRescale, CFGZeroStar
 from samg_video.guided_pipelines import GuidanceHook, guidance_hook
-from samg_video.families import get_family
 from samg_video.modules.video_generator import VideoGenerator
 
 PROMPTS = ["a red panda walking in a forest", "a small boat on the sea"]

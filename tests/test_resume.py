@@ -10,10 +10,9 @@ import pytest
 from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run
 
 from samg_video.errors import ConfigurationError
-from samg_video.callbacks.scale_map_writer import is_scale_map_picture
+from samg_video.files.media import is_scale_map_picture, write_json
 from samg_video.files.records import append_line, drop_lines, read_lines
 from samg_video.files.resume import check_output_dir, complete_metadata, plan_resume, remove_stale_temporaries
-from samg_video.files.media import write_json
 
 SETTINGS = {"num_frames": 9, "height": 32, "width": 64, "fps": 8, "model": {"family": "cogvideox"},
             "guidance": {"class_path": "samg_video.guidance.SAMG", "init_args": {"w_min": 4.0, "bounds": (0.1, 0.9)}}}

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from samg_video import CFG, SAMG
-from samg_video.guidance.base import Step
 from samg_video.callbacks.scale_map_images import LEGEND_HEIGHT, colourise, scale_map_pictures, upsample_scale_map
-from samg_video.callbacks.scale_map_writer import is_scale_map_picture
-
+from samg_video.files.media import is_scale_map_picture
+from samg_video.guidance.base import Step
 
 
 def test_mean_scale_map_is_the_average_over_the_active_steps_only():
@@ -77,9 +76,9 @@ def test_pictures_are_not_taken_for_clips(name, picture):
 def test_scale_map_writer_listed_after_the_clip_writer_is_a_clear_error():
     from types import SimpleNamespace
 
-    from samg_video.errors import ConfigurationError
-    from samg_video.callbacks.scale_map_writer import ScaleMapWriter
     from samg_video.callbacks.clip_writer import ClipWriter
+    from samg_video.callbacks.scale_map_writer import ScaleMapWriter
+    from samg_video.errors import ConfigurationError
 
     maps = ScaleMapWriter()
     trainer = SimpleNamespace(callbacks=[ClipWriter(), maps], is_global_zero=True, default_root_dir="out")

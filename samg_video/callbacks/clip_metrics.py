@@ -25,12 +25,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from samg_video.callbacks.background import BackgroundWork
+from samg_video.callbacks.loggers import log_clip_metrics, log_summary
 from samg_video.errors import ConfigurationError
+from samg_video.files.media import atomic_path, write_json
+from samg_video.files.records import append_line, drop_lines, read_lines
 from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options, too_short_record
-from samg_video.files.records import append_line, drop_lines, read_lines
-from samg_video.callbacks.loggers import log_clip_metrics, log_summary
-from samg_video.files.media import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 

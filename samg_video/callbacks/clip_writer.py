@@ -14,12 +14,18 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from samg_video.callbacks.background import BackgroundWork
-from samg_video.errors import ConfigurationError
-from samg_video.files.records import append_line, drop_lines
-from samg_video.files.resume import (MEDIA_FILES, ResumePlan, check_output_dir, file_sha256, plan_resume,
-                                remove_stale_temporaries)
 from samg_video.callbacks.loggers import log_sample
+from samg_video.errors import ConfigurationError
 from samg_video.files.media import write_json, write_mp4, write_png
+from samg_video.files.records import append_line, drop_lines
+from samg_video.files.resume import (
+    MEDIA_FILES,
+    ResumePlan,
+    check_output_dir,
+    file_sha256,
+    plan_resume,
+    remove_stale_temporaries,
+)
 
 log = logging.getLogger(__name__)
 

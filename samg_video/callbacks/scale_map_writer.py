@@ -14,19 +14,11 @@ from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-from samg_video.errors import ConfigurationError
 from samg_video.callbacks.scale_map_images import scale_map_pictures
-from samg_video.files.media import write_mp4, write_png
+from samg_video.errors import ConfigurationError
+from samg_video.files.media import PICTURE_TAGS, write_mp4, write_png
 
 log = logging.getLogger(__name__)
-
-# file-name tags of the pictures; evaluation runs do not take these files for clips
-PICTURE_TAGS = ("scale_map", "side_by_side")
-
-
-def is_scale_map_picture(path: Path) -> bool:
-    return path.stem.rsplit(".", 1)[-1] in PICTURE_TAGS and "." in path.stem
-
 
 class ScaleMapWriter(Callback):
     """Writes a heatmap and a side-by-side picture of each clip's guidance scale map.

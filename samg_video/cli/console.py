@@ -54,12 +54,13 @@ def configure_console() -> None:
         logger.propagate = False
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    try:  # the tiny models' in-memory tokenizers warn about missing files that do not apply to them
-        from transformers.utils import logging as transformers_logging
+    # per-call notices of the libraries (a prompt truncated to the text encoder's length, the ModelScope
+    # pipeline's deprecation, the tiny tokenizers' missing files) would repeat on every batch; errors stay
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
-        transformers_logging.set_verbosity_error()
-    except ImportError:
-        pass
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
 
 
 def say(message: str) -> None:

@@ -62,8 +62,12 @@ class CogVideoXFamily(ModelFamily):
         return pipeline
 
     def build_tiny(self, seed: int = 0) -> Any:
-        from diffusers import (AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline,
-                               CogVideoXTransformer3DModel)
+        from diffusers import (
+            AutoencoderKLCogVideoX,
+            CogVideoXDDIMScheduler,
+            CogVideoXPipeline,
+            CogVideoXTransformer3DModel,
+        )
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

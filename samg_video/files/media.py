@@ -12,6 +12,15 @@ from typing import Any
 
 import numpy as np
 
+# file-name tags of the scale-map pictures beside a clip (``<id>.scale_map.mp4``, ``<id>.side_by_side.mp4``);
+# evaluation runs do not take these files for clips
+PICTURE_TAGS = ("scale_map", "side_by_side")
+
+
+def is_scale_map_picture(path: Path) -> bool:
+    return path.stem.rsplit(".", 1)[-1] in PICTURE_TAGS and "." in path.stem
+
+
 # mkstemp creates files readable by the owner only; finished files get the usual umask-based mode
 _UMASK = os.umask(0)
 os.umask(_UMASK)

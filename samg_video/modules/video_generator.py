@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningModule
 
-from samg_video.guided_pipelines import apply_guidance
 from samg_video.errors import ConfigurationError, RunStopped
 from samg_video.families import DTYPES, get_family, resolve_source
 from samg_video.guidance.base import Guidance
+from samg_video.guided_pipelines import apply_guidance
 from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
 
 log = logging.getLogger(__name__)

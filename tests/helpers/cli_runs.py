@@ -33,7 +33,7 @@ def run(args, cwd, script="lightning", timeout=300, **env):
 
 def clip_videos(directory: Path) -> list[Path]:
     """The clips of an output folder, without the scale-map pictures beside them."""
-    from samg_video.callbacks.scale_map_writer import is_scale_map_picture
+    from samg_video.files.media import is_scale_map_picture
 
     return sorted(p for p in Path(directory).glob("*.mp4") if not is_scale_map_picture(p))
 

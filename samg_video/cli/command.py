@@ -7,7 +7,6 @@ an error, 130 interrupted (re-running the same command resumes).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
