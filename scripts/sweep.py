@@ -142,4 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the render in progress has finished its clips in flight and said so
+        print("sweep: interrupted; running the same command again resumes every folder", file=sys.stderr)
+        sys.exit(130)

@@ -235,3 +235,24 @@ def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clip
     assert sorted(failed) == sorted({"zero.mp4", "not_a_video.mp4", "truncated.mp4"})
     summary = json.loads((out / "summary.json").read_text())
     assert summary["clips"] == 4 and summary["errors"] == 3 and summary["metrics"]["flicker"]["count"] == 4
+
+
+def test_report_says_null_for_every_clip_when_no_clip_has_the_metric():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "scripts" / "compare_runs.py")
+    compare_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_runs)
+
+    def run_of(label, lpips):
+        records = {("id", f"c{i}"): {"id": f"c{i}", "flicker": 0.9, "temporal_lpips": value}
+                   for i, value in enumerate(lpips)}
+        reasons = {"temporal_lpips": ["weights not found"]} if None in lpips else {}
+        return {"dir": Path(label), "label": label, "records": records, "summary": {}, "reasons": reasons}
+
+    everywhere = compare_runs.markdown(compare_runs.compare([run_of("a", [None, None]), run_of("b", [None, None])],
+                                                            ["temporal_lpips"]), [])
+    assert "Null for every clip: weights not found" in everywhere
+    partly = compare_runs.markdown(compare_runs.compare([run_of("a", [None, 0.1]), run_of("b", [0.2, 0.1])],
+                                                        ["temporal_lpips"]), [])
+    assert "Null for 1 of 4 clips: weights not found" in partly

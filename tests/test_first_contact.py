@@ -14,11 +14,21 @@ from cli_runs import BIN, FAST, ROOT, TINY_CONFIG, cli_env, clip_videos, lines_o
 README = ROOT / "README.md"
 
 
-# ---- help -----------------------------------------------------------------------------------------
-def test_predict_help_lists_the_model_data_guidance_and_callback_options_not_the_trainers(workdir):
-    result = run(["predict", "--help"], cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    text = result.stdout
+# ---- help (in this process: the suite stays fast; test_cli starts `predict --help` as a real process) ------
+def cli(args, capsys, monkeypatch, cwd=None):
+    """``main(args)`` as the command line runs it: (exit status, stdout, stderr)."""
+    from samg_video.cli import main
+
+    monkeypatch.chdir(cwd or ROOT)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return exit_info.value.code or 0, captured.out, captured.err
+
+
+def test_predict_help_lists_the_model_data_guidance_and_callback_options_not_the_trainers(capsys, monkeypatch):
+    status, text, _ = cli(["predict", "--help"], capsys, monkeypatch)
+    assert status == 0
     for option in ("--output_dir", "--overwrite", "--model.guidance", "--model.family", "--model.source",
                    "--model.num_inference_steps", "--data.prompts", "--data.batch_size", "--data.clips_dir",
                    "--model.guidance.help", "--trainer.callbacks.help", "--help-all"):
@@ -30,13 +40,13 @@ def test_predict_help_lists_the_model_data_guidance_and_callback_options_not_the
     assert "130 interrupted" in text
 
 
-def test_help_all_still_lists_every_trainer_option(workdir):
-    result = run(["predict", "--help-all"], cwd=workdir)
-    assert result.returncode == 0 and "--trainer.gradient_clip_val" in result.stdout
+def test_help_all_still_lists_every_trainer_option(capsys, monkeypatch):
+    status, text, _ = cli(["predict", "--help-all"], capsys, monkeypatch)
+    assert status == 0 and "--trainer.gradient_clip_val" in text
     # Lightning's own text says predictions are returned by default; here they are not
-    block = result.stdout[result.stdout.index("\n  --return_predictions"):][:400]
+    block = text[text.index("\n  --return_predictions"):][:400]
     assert "default: false" in " ".join(block.split()).lower() and "True by default" not in block
-    assert "--ckpt_path" not in result.stdout and "--weights_only" not in result.stdout  # no checkpoints here
+    assert "--ckpt_path" not in text and "--weights_only" not in text  # no checkpoints here
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -45,26 +55,25 @@ def test_help_all_still_lists_every_trainer_option(workdir):
     (["--data.help", "VideoFolderDataModule"], "--data.clips_dir"),
     (["--trainer.callbacks.help", "ClipWriter"], "lossless"),
 ], ids=["model", "data", "evaluation-data", "callback"])
-def test_class_help_takes_short_names(workdir, args, expected):
-    result = run(["predict", *args], cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    assert expected in result.stdout
+def test_class_help_takes_short_names(capsys, monkeypatch, args, expected):
+    status, text, _ = cli(["predict", *args], capsys, monkeypatch)
+    assert status == 0 and expected in text
 
 
-def test_guidance_help_works_without_a_config_and_names_options_that_are_accepted(workdir, tmp_path):
-    result = run(["predict", "--model.guidance.help", "SAMG"], cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    options = re.findall(r"--model\.guidance\.(\w+)", result.stdout)
+def test_guidance_help_works_without_a_config_and_names_options_that_are_accepted(capsys, monkeypatch):
+    status, text, _ = cli(["predict", "--model.guidance.help", "SAMG"], capsys, monkeypatch)
+    assert status == 0
+    options = re.findall(r"--model\.guidance\.(\w+)", text)
     assert {"w_min", "w_max", "temporal_sigma", "step_ema", "window"} <= set(options)
-    assert "--guidance." not in result.stdout.replace("--model.guidance.", "")
+    assert "--guidance." not in text.replace("--model.guidance.", "")
     # the options it names are the ones the command line takes
-    printed = run(["predict", "-c", TINY_CONFIG, "--model.guidance", "SAMG", "--model.guidance.w_min", "3",
-                   "--model.guidance.w_max", "7", "--model.guidance.temporal_sigma", "1", "--print_config"],
-                  cwd=ROOT)
-    assert printed.returncode == 0, printed.stderr[-2000:]
-    assert "w_min: 3.0" in printed.stdout and "temporal_sigma: 1.0" in printed.stdout
-    unknown = run(["predict", "--model.guidance.help", "magic"], cwd=workdir)
-    assert unknown.returncode == 2 and "choose one of APG, CFG" in unknown.stderr and "Traceback" not in unknown.stderr
+    status, printed, err = cli(["predict", "-c", TINY_CONFIG, "--model.guidance", "SAMG", "--model.guidance.w_min",
+                                "3", "--model.guidance.w_max", "7", "--model.guidance.temporal_sigma", "1",
+                                "--print_config"], capsys, monkeypatch)
+    assert status == 0, err[-2000:]
+    assert "w_min: 3.0" in printed and "temporal_sigma: 1.0" in printed
+    status, _, err = cli(["predict", "--model.guidance.help", "magic"], capsys, monkeypatch)
+    assert status == 2 and "choose one of APG, CFG" in err and "Traceback" not in err
 
 
 # ---- commands that are not offered ------------------------------------------------------------------
@@ -118,6 +127,18 @@ def test_a_bug_stops_the_run_with_exit_3_and_keeps_finished_clips(workdir, tmp_p
     assert len(clip_videos(out)) == 1  # the first batch's clip was finished
 
 
+def test_a_broken_setup_stops_the_run_with_exit_3_in_one_line(workdir, tmp_path):
+    out = tmp_path / "out"
+    result = run(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a, b, c, d]",
+                  "--data.batch_size", "1", "--model.class_path", "faults.BrokenSetupGenerator", *FAST], cwd=workdir)
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert last_line(result) == (
+        "samg-video: error: the run stopped: rendering failed for 3 batches in a row; stopping. Last error: "
+        "RuntimeError: CUDA error: an illegal memory access was encountered; clips already finished are kept, "
+        "and re-running the same command resumes")
+    assert len(lines_of(out / "failures.jsonl")) == 2  # the two batches before the run stopped
+
+
 def interrupt(args, cwd, wait_for):
     """Start the CLI, send SIGINT (Ctrl-C) once ``wait_for()`` is true, and return (status, stderr)."""
     process = subprocess.Popen([str(BIN / "lightning"), *map(str, args)], cwd=cwd, env=cli_env(),
@@ -164,17 +185,24 @@ def readme_blocks(language):
 def test_every_command_the_readme_and_the_errors_suggest_is_installed():
     commands = set()
     for block in readme_blocks("bash"):
+        continued = False
         for line in block.splitlines():
-            line = line.strip()
-            if line and not line.startswith(("#", "-", "--")) and not line.endswith("\\") or line.startswith("srun"):
-                word = line.split()[0]
-                if re.fullmatch(r"[a-z][\w-]*", word) and word not in ("srun", "torchrun", "pip", "python", "cd"):
-                    commands.add(word)
+            words = line.split()
+            starts_command = not continued and words and not words[0].startswith("#")
+            continued = line.rstrip().endswith("\\")
+            if starts_command:
+                word = next(w for w in words if "=" not in w)  # past VAR=value prefixes
+                commands.add(word)
+    commands -= {"srun"}  # the SLURM cluster's own launcher, not part of the install
     commands |= {"hf"}  # named by the offline error (families/base.py)
     missing = [command for command in sorted(commands) if shutil.which(command, path=str(BIN)) is None
                and shutil.which(command) is None]
-    assert not missing
+    assert not missing and {"lightning", "python", "pip", "torchrun", "hf"} <= commands
     assert "huggingface-cli" not in README.read_text()
+    # and every script and config it names is there
+    text = README.read_text()
+    for path in set(re.findall(r"\b((?:scripts|configs)/[\w/.-]+\.(?:py|yaml|txt|csv|jsonl))", text)):
+        assert (ROOT / path).is_file(), path
 
 
 def test_the_readme_python_snippets_run_as_written(tmp_path):

@@ -59,3 +59,15 @@ class BrokenGenerator(VideoGenerator):
         if batch_idx == 1:
             raise ZeroDivisionError("a bug in the second batch")
         return super().predict_step(batch, batch_idx, dataloader_idx)
+
+
+class BrokenSetupGenerator(VideoGenerator):
+    """Every pipeline call raises, as on a broken setup (not one bad clip)."""
+
+    def load_pipeline(self) -> None:
+        super().load_pipeline()
+
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+        self.pipeline = broken
