@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import shutil
 import textwrap
 from typing import Any
@@ -53,8 +54,11 @@ def _descriptions(cls: type) -> tuple[str, dict[str, str]]:
     """The docstring's summary and its ``Args:`` descriptions (Google style, as every class here has)."""
     from docstring_parser import parse
 
-    doc = parse(inspect.getdoc(cls) or "")
-    summary = " ".join(filter(None, [doc.short_description]))
+    text = inspect.getdoc(cls) or ""
+    doc = parse(text)
+    # the first sentence of the first paragraph (which may span lines)
+    paragraph = " ".join(text.split("\n\n")[0].split())
+    summary = re.split(r"(?<=[.:])\s", paragraph, maxsplit=1)[0].rstrip(":")
     return summary, {param.arg_name: " ".join((param.description or "").split()) for param in doc.params}
 
 
