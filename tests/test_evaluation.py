@@ -229,6 +229,7 @@ def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clip
                      cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]  # 3 unreadable files, counted over both ranks
     assert result.stderr.count("3 of 7 clips could not be read") == 1  # told once, by rank 0
+    assert result.stderr.count("temporal LPIPS is unavailable") == 1  # warned once per run, not per rank
     scored = [line["id"] for line in read_jsonl(out / "metrics.jsonl")]
     failed = [line["id"] for line in read_jsonl(out / "errors.jsonl")]
     assert sorted(scored) == sorted({"lossless.mp4", "nested/clip.avi", "clip.mov", "narrow.webm"})

@@ -61,13 +61,22 @@ class BrokenGenerator(VideoGenerator):
         return super().predict_step(batch, batch_idx, dataloader_idx)
 
 
+class _BrokenPipeline:
+    """The pipeline, except that calling it raises."""
+
+    def __init__(self, pipeline: Any):
+        self.pipeline = pipeline
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipeline, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
 class BrokenSetupGenerator(VideoGenerator):
     """Every pipeline call raises, as on a broken setup (not one bad clip)."""
 
     def load_pipeline(self) -> None:
         super().load_pipeline()
-
-        def broken(*args: Any, **kwargs: Any) -> None:
-            raise RuntimeError("CUDA error: an illegal memory access was encountered")
-
-        self.pipeline = broken
+        self.pipeline = _BrokenPipeline(self.pipeline)
