@@ -55,12 +55,28 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     return resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
+def read_prompts_file(path: str) -> dict[str, str]:
+    """A JSON object mapping clips (their path under ``clips_dir``, file name or stem) to their prompts."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigurationError(f"data.prompts_file: file not found: {file}")
+    try:
+        mapping = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ConfigurationError(f"data.prompts_file={path!r} is not valid JSON ({error})") from None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                for k, v in mapping.items()):
+        raise ConfigurationError(f"data.prompts_file={path!r} must be a JSON object mapping clip file names "
+                                 '(or paths under clips_dir, or ids) to prompt texts, e.g. {"clip_001.mp4": "a cat"}')
+    return mapping
+
+
 class VideoClips(Dataset):
     """Decodes one clip per item; failures become ``{"item": ..., "error": reason}``."""
 
     def __init__(self, clips_dir: Path, paths: list[Path], num_frames: int | None, height: int | None,
-                 width: int | None):
-        self.clips_dir, self.paths = clips_dir, paths
+                 width: int | None, prompts: dict[str, str] | None = None):
+        self.clips_dir, self.paths, self.prompts = clips_dir, paths, prompts or {}
         self.num_frames, self.height, self.width = num_frames, height, width
 
     def __len__(self) -> int:
@@ -69,8 +85,13 @@ class VideoClips(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
         sidecar = read_sidecar(path)
-        item = {"id": path.relative_to(self.clips_dir).as_posix(), "source": str(path),
+        clip_id = path.relative_to(self.clips_dir).as_posix()
+        item = {"id": clip_id, "source": str(path),
                 **{key: sidecar[key] for key in ("prompt", "negative_prompt", "seed") if key in sidecar}}
+        # a prompts file names the clip by its path under the folder, its file name or its stem
+        given = next((self.prompts[key] for key in (clip_id, path.name, path.stem) if key in self.prompts), None)
+        if given is not None:
+            item["prompt"] = given
         try:
             frames, fps, origin = decode_clip(path, self.num_frames)
         except Exception as error:  # any decoder failure is about this file, not the run
@@ -89,12 +110,15 @@ class VideoFolderDataModule(LightningDataModule):
         num_frames: resample every clip to this many frames, evenly spread (unset: all frames).
         height: resize frames to this height (unset: as stored).
         width: resize frames to this width (unset: as stored).
+        prompts_file: a JSON object mapping clips (file name, path under ``clips_dir``, or stem) to their
+            prompts, for ``clip_score`` of clips without this package's JSON (it wins over the JSON's prompt).
         batch_size: clips per predict step.
         num_workers: decoding processes (0 decodes in the main process).
     """
 
     def __init__(self, clips_dir: str | None = None, num_frames: int | None = None, height: int | None = None,
-                 width: int | None = None, batch_size: int = 1, num_workers: int = 0):
+                 width: int | None = None, prompts_file: str | None = None, batch_size: int = 1,
+                 num_workers: int = 0):
         super().__init__()
         # with fewer clips than ranks (say, resuming with three left on eight GPUs) some ranks have none
         self.allow_zero_length_dataloader_with_multiple_devices = True
@@ -116,7 +140,8 @@ class VideoFolderDataModule(LightningDataModule):
             raise ConfigurationError(f"data.clips_dir={clips_dir!r} holds no clips (looked for "
                                      f"{', '.join(VIDEO_SUFFIXES)}, recursively)")
         self.clips_dir = directory
-        self.clips = VideoClips(directory, paths, num_frames, height, width)
+        prompts = read_prompts_file(prompts_file) if prompts_file else None
+        self.clips = VideoClips(directory, paths, num_frames, height, width, prompts)
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def predict_dataloader(self) -> DataLoader:

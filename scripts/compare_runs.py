@@ -25,6 +25,11 @@ METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),
     "warping_error": ("warping error (Lai et al.)", "lower"),
     "temporal_lpips": ("temporal LPIPS", "lower"),
+    "clip_score": ("CLIP score (prompt alignment)", "higher"),
+    # not better or worse by themselves: compare at matched prompt alignment
+    "saturation": ("HSV saturation", None),
+    "colorfulness": ("colourfulness (Hasler and Süsstrunk)", None),
+    "clipped_fraction": ("clipped fraction (channel values at 0 or 255)", None),
 }
 
 
@@ -97,12 +102,13 @@ def compare(runs: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
 def markdown(result: dict[str, Any], plots: list[str]) -> str:
     runs = result["runs"]
     first = runs[0]["label"]
-    out = ["# Temporal-consistency comparison", ""]
+    out = ["# Comparison of runs: temporal consistency, colour and exposure", ""]
     out += ["| run | guidance | clips | folder |", "|---|---|---|---|"]
     out += [f"| {r['label']} | {r['guidance']} | {r['clips']} | `{r['dir']}` |" for r in runs]
     for metric, numbers in result["metrics"].items():
         label, better = METRICS[metric]
-        out += ["", f"## {label} (`{metric}`, {better} is better)", "", "| run | mean ± std | clips |", "|---|---|---|"]
+        direction = f"{better} is better" if better else "neither higher nor lower is better by itself"
+        out += ["", f"## {label} (`{metric}`, {direction})", "", "| run | mean ± std | clips |", "|---|---|---|"]
         for r in runs:
             s = numbers["per_run"][r["label"]]
             out.append(f"| {r['label']} | {_mean_std(s)} | {s['count']} |")

@@ -52,7 +52,8 @@ def test_tiny_config_renders_decodable_clips_with_complete_metadata(workdir, tmp
     for line in lines:
         assert {"id", "flicker", "warping_error", "flow_backend"} <= line.keys() and "temporal_lpips" not in line
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["clips"] == 3 and set(summary["metrics"]) == {"flicker", "mean_abs_diff", "warping_error"}
+    assert summary["clips"] == 3 and set(summary["metrics"]) == {"flicker", "mean_abs_diff", "warping_error", "saturation",
+                                                          "colorfulness", "clipped_fraction"}
     assert (out / "summary.csv").read_text().startswith("metric,mean,std,count")
     assert not list(out.glob(".*.tmp.*"))  # no temporary files left behind (the hidden lock files stay)
     assert list(workdir.iterdir()) == []  # nothing written into the working directory

@@ -107,7 +107,9 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     assert summary["metrics"]["flicker"]["count"] == 4 and summary["metrics"]["temporal_lpips"]["null_count"] == 4
     assert np.isclose(summary["metrics"]["flicker"]["mean"], np.mean([v["flicker"] for v in lines.values()]))
     csv_rows = (out / "summary.csv").read_text().splitlines()
-    assert csv_rows[0].startswith("metric,mean,std,count") and len(csv_rows) == 5
+    # a row per metric: flicker, mean_abs_diff, warping_error, temporal_lpips and the three colour metrics
+    assert csv_rows[0].startswith("metric,mean,std,count") and len(csv_rows) == 8
+    assert csv_rows[-1].endswith(",unknown,mixed")  # the model and guidance as the summary says, unquoted
 
 
 def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path):
@@ -257,3 +259,29 @@ def test_report_says_null_for_every_clip_when_no_clip_has_the_metric():
     partly = compare_runs.markdown(compare_runs.compare([run_of("a", [None, 0.1]), run_of("b", [0.2, 0.1])],
                                                         ["temporal_lpips"]), [])
     assert "Null for 1 of 4 clips: weights not found" in partly
+
+
+def test_clip_score_of_foreign_clips_takes_prompts_from_the_json_or_a_prompts_file(clips_dir, tmp_path):
+    from tiny_clip import save_tiny_clip
+
+    folder, _ = clips_dir
+    clip_model = save_tiny_clip(tmp_path / "clip")
+    prompts = tmp_path / "prompts.json"  # by path under the folder, by file name, by stem
+    prompts.write_text(json.dumps({"nested/clip.avi": "a dog", "clip.mov": "a boat", "lossless": "a red fox"}))
+    out = tmp_path / "out"
+    metrics = ClipMetrics(metrics=["clip_score", "saturation"], clip_model=str(clip_model), background=False)
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      default_root_dir=str(out), callbacks=[metrics])
+    trainer.predict(ClipEvaluator(), datamodule=VideoFolderDataModule(str(folder), prompts_file=str(prompts)))
+    lines = {line["id"]: line for line in read_jsonl(out / "metrics.jsonl")}
+    assert (lines["nested/clip.avi"]["prompt"], lines["clip.mov"]["prompt"]) == ("a dog", "a boat")
+    assert lines["lossless.mp4"]["prompt"] == "a red fox"  # the prompts file wins over the clip's JSON
+    for clip_id in ("nested/clip.avi", "clip.mov", "lossless.mp4"):
+        assert lines[clip_id]["clip_score"] >= 0 and len(lines[clip_id]["clip_score_per_frame"]) == 8
+    assert lines["narrow.webm"]["clip_score"] is None  # no JSON and not in the prompts file
+    assert lines["narrow.webm"]["null_reasons"]["clip_score"] == "no prompt for this clip"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["clip_score"]["count"] == 3 and summary["metrics"]["clip_score"]["null_count"] == 1
+    with pytest.raises(ConfigurationError, match="data.prompts_file=.* must be a JSON object"):
+        (tmp_path / "list.json").write_text('["a cat"]')
+        VideoFolderDataModule(str(folder), prompts_file=str(tmp_path / "list.json"))

@@ -54,9 +54,11 @@ def test_every_tiny_config_runs_offline_through_the_cli(family, workdir, tmp_pat
             image = np.asarray(Image.open(out / metadata["image"]["file"]))
             assert image.shape == (32, 64, 3) and metadata["image"]["format"] == "png"
             assert (metadata["num_frames"], metadata["fps"]) == (1, None)
-            # image runs skip the temporal metrics: null, with the reason
+            # image runs skip the temporal metrics: null, with the reason; colour and exposure are scored
             assert record["flicker"] is None and record["warping_error"] is None
             assert "needs at least 2 frames" in record["null_reasons"]["flicker"]
+            assert 0 <= record["saturation"] <= 1 and record["colorfulness"] >= 0
+            assert len(record["clipped_fraction_per_frame"]) == 1
             side = np.asarray(Image.open(out / metadata["scale_map"]["side_by_side"]))
             assert side.shape == (4 * 32 + 20, 8 * 64, 3)
         else:

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import warnings
 from cli_runs import ROOT
 
 from samg_video.errors import ConfigurationError
@@ -21,7 +22,7 @@ from samg_video.metrics import (
     warping_error,
 )
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
-from samg_video.metrics.suite import TemporalMetrics
+from samg_video.metrics.suite import MetricSuite
 
 
 def textured_scene(height, width, seed=0):
@@ -202,7 +203,7 @@ def test_temporal_lpips_with_a_seeded_random_trunk_is_zero_for_identical_frames(
 def test_temporal_lpips_without_trunk_weights_is_null_with_reason_after_one_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with caplog.at_level(logging.WARNING):
-        suite = TemporalMetrics(metrics=["flicker", "temporal_lpips"])
+        suite = MetricSuite(metrics=["flicker", "temporal_lpips"])
         records = [suite(panning_clip(frames=3)) for _ in range(3)]
     assert sum("temporal LPIPS is unavailable" in r.getMessage() for r in caplog.records) == 1
     for record in records:
@@ -270,14 +271,14 @@ def test_hub_cache_pth_is_read_only_when_it_matches_its_published_hash(tmp_path,
 
 # ---- the per-clip record and the summaries -----------------------------------------------------
 def test_a_one_frame_clip_gives_nulls_with_reasons():
-    record = TemporalMetrics(metrics=["flicker", "warping_error"])(np.zeros((1, 16, 16, 3), np.uint8))
+    record = MetricSuite(metrics=["flicker", "warping_error"])(np.zeros((1, 16, 16, 3), np.uint8))
     assert record["flicker"] is None and record["warping_error"] is None
     assert "at least 2 frames" in record["null_reasons"]["flicker"]
 
 
 def test_unknown_metric_name_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="flicker, warping_error, temporal_lpips"):
-        TemporalMetrics(metrics=["flicker", "fvd"])
+        MetricSuite(metrics=["flicker", "fvd"])
 
 
 def test_summary_statistics_and_paired_confidence_interval():
@@ -307,7 +308,7 @@ def test_summary_never_attributes_foreign_or_mixed_clips_to_one_model():
 
 
 def test_a_metric_that_fails_on_one_clip_is_null_with_the_reason_and_the_others_stand(monkeypatch):
-    suite = TemporalMetrics(metrics=["flicker", "warping_error"])
+    suite = MetricSuite(metrics=["flicker", "warping_error"])
 
     def broken_flow(first, second):
         raise RuntimeError("flow diverged")
@@ -317,3 +318,114 @@ def test_a_metric_that_fails_on_one_clip_is_null_with_the_reason_and_the_others_
     assert record["warping_error"] is None
     assert record["null_reasons"]["warping_error"] == "failed: RuntimeError: flow diverged"
     assert record["flicker"] is not None and record["flow_backend"] == "dis_medium"
+
+
+# ---- colour and exposure -------------------------------------------------------------------------
+def test_colour_metrics_of_known_images_match_hand_computed_values():
+    from samg_video.metrics import clipped_fraction, colorfulness, saturation
+
+    grey = np.full((2, 4, 6, 3), 128, np.uint8)
+    assert saturation(grey).value == 0.0 and colorfulness(grey).value == 0.0 and clipped_fraction(grey).value == 0.0
+    # pure red: S = 1; rg = 255, yb = 127.5 everywhere (no spread): M = 0.3 * sqrt(255^2 + 127.5^2)
+    red = np.zeros((1, 4, 6, 3), np.uint8)
+    red[..., 0] = 255
+    assert saturation(red).value == 1.0
+    assert colorfulness(red).value == pytest.approx(0.3 * np.hypot(255, 127.5), abs=1e-9)
+    assert clipped_fraction(red).value == 1.0  # every channel value is 0 or 255
+    # half the pixels (200, 100, 50): S = 150 / 200, the other half black (S = 0 by convention)
+    half = np.zeros((1, 2, 2, 3), np.uint8)
+    half[0, 0] = (200, 100, 50)
+    result = saturation(half)
+    assert result.value == pytest.approx(0.375, abs=1e-12) and result.per_frame == [pytest.approx(0.375)]
+    assert clipped_fraction(half).value == pytest.approx(6 / 12)  # the six channel values of the black pixels
+
+
+def test_colour_metrics_equal_independent_implementations_per_frame():
+    import colorsys
+
+    from samg_video.metrics import colour_metrics
+
+    frames = np.random.default_rng(5).integers(0, 256, (3, 12, 20, 3), dtype=np.uint8)
+    frames[1, :4] = 255  # some blown-out rows
+    results = colour_metrics(frames)
+
+    def hasler(frame):  # the paper's formula, in float64 numpy
+        r, g, b = (frame[..., i].astype(np.float64) for i in range(3))
+        rg, yb = r - g, 0.5 * (r + g) - b
+        return np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+
+    for t, frame in enumerate(frames):
+        hsv = [colorsys.rgb_to_hsv(*(pixel / 255.0))[1] for pixel in frame.reshape(-1, 3)]
+        assert results["saturation"].per_frame[t] == pytest.approx(np.mean(hsv), abs=1e-12)
+        assert results["colorfulness"].per_frame[t] == pytest.approx(hasler(frame), abs=1e-9)
+        assert results["clipped_fraction"].per_frame[t] == np.mean((frame == 0) | (frame == 255))
+    assert results["saturation"].value == pytest.approx(np.mean(results["saturation"].per_frame))
+
+
+def test_an_image_gets_colour_metrics_and_null_temporal_ones():
+    image = np.random.default_rng(2).integers(0, 256, (1, 16, 16, 3), dtype=np.uint8)
+    record = MetricSuite(metrics=["flicker", "saturation", "clipped_fraction"], images_only=True)(image)
+    assert record["flicker"] is None and "at least 2 frames" in record["null_reasons"]["flicker"]
+    assert 0 < record["saturation"] < 1 and len(record["saturation_per_frame"]) == 1
+    assert "saturation" not in record["null_reasons"]
+
+
+# ---- prompt alignment: CLIP score ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    from tiny_clip import save_tiny_clip
+
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+def test_clip_score_equals_torchmetrics_clipscore_per_frame(tiny_clip):
+    from torchmetrics.multimodal import CLIPScore
+
+    from samg_video.metrics import CLIPScorer
+    from samg_video.metrics.clip_score import projected
+
+    scorer = CLIPScorer(str(tiny_clip))
+    frames = np.random.default_rng(0).integers(0, 256, (6, 40, 64, 3), dtype=np.uint8)
+    prompt = "a red cat walking in the forest"
+    result = scorer(frames, prompt)
+
+    class ProjectedFeatures(torch.nn.Module):
+        """The same model, its features as the tensors torchmetrics 1.9 expects (transformers 5 wraps them)."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.config = model, model.config
+
+        def get_image_features(self, *args, **kwargs):
+            return projected(self.model.get_image_features(*args, **kwargs))
+
+        def get_text_features(self, *args, **kwargs):
+            return projected(self.model.get_text_features(*args, **kwargs))
+
+    model, processor = ProjectedFeatures(scorer.model), scorer.processor
+    reference = []
+    for frame in frames:  # torchmetrics clamps the mean of its batch at 0: one frame at a time gives per-frame values
+        metric = CLIPScore(model_name_or_path=lambda: (model, processor))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tiny tokenizer spells most words out: long captions
+            metric.update(torch.from_numpy(frame).permute(2, 0, 1), prompt)
+        reference.append(float(metric.compute()))
+    assert result.per_frame == pytest.approx(reference, abs=1e-4)
+    assert result.value == pytest.approx(np.mean(reference), abs=1e-4) and all(v >= 0 for v in result.per_frame)
+    every_third = CLIPScorer(str(tiny_clip), every_k_frames=3)(frames, prompt)
+    assert every_third.details["clip_frames"] == [0, 3] and every_third.per_frame == pytest.approx(reference[::3],
+                                                                                                   abs=1e-4)
+
+
+def test_clip_score_without_weights_or_prompt_is_null_with_the_reason(tiny_clip, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    frames = np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    offline = MetricSuite(metrics=["clip_score", "saturation"], clip_model="someorg/missing-clip")(frames, "a cat")
+    assert offline["clip_score"] is None and "not in the local Hugging Face cache" in offline["null_reasons"]["clip_score"]
+    assert offline["saturation"] is not None
+    suite = MetricSuite(metrics=["clip_score"], clip_model=str(tiny_clip))
+    assert suite(frames, None)["null_reasons"]["clip_score"] == "no prompt for this clip"
+    image = suite(frames[:1], "a cat")  # an image is a one-frame clip
+    assert image["clip_score"] >= 0 and len(image["clip_score_per_frame"]) == 1
+    with pytest.raises(ConfigurationError, match="clip_model='/nowhere/clip' is neither a local directory"):
+        MetricSuite(metrics=["clip_score"], clip_model="/nowhere/clip")

@@ -1,4 +1,5 @@
-"""Callback that scores every clip of a run with the temporal metrics and writes the run's metric files:
+"""Callback that scores every clip of a run (temporal consistency, colour and exposure) and writes the run's
+metric files:
 
 - ``<output_dir>/metrics.jsonl``: one line per clip, appended as each clip is scored;
 - ``<output_dir>/summary.json`` and ``summary.csv``: per metric mean, standard deviation and count,
@@ -30,7 +31,8 @@ from samg_video.errors import ConfigurationError
 from samg_video.files.media import atomic_path, write_json
 from samg_video.files.records import append_line, drop_lines, read_lines
 from samg_video.metrics.statistics import summarize_records
-from samg_video.metrics.suite import METRIC_NAMES, TemporalMetrics, check_metric_options, too_short_record
+from samg_video.metrics.clip_score import DEFAULT_CLIP_MODEL
+from samg_video.metrics.suite import METRIC_NAMES, MetricSuite, check_metric_options
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,12 @@ IDENTITY_FIELDS = ("id", "prompt", "negative_prompt", "seed", "source")
 
 
 class ClipMetrics(Callback):
-    """Temporal-consistency metrics of every clip: VBench flicker, Lai et al.'s warping error, temporal LPIPS.
+    """Metrics of every clip: VBench flicker, Lai et al.'s warping error, temporal LPIPS; saturation, colourfulness.
 
     Args:
-        metrics: which to compute: any of ``flicker``, ``warping_error``, ``temporal_lpips``.
+        metrics: which to compute: any of ``flicker``, ``warping_error``, ``temporal_lpips`` (temporal: null
+            for images), ``clip_score`` (prompt alignment), ``saturation``, ``colorfulness``,
+            ``clipped_fraction`` (per frame).
         flow_backend: optical flow for the warping error: ``dis`` (OpenCV DIS, default, no weights),
             ``farneback``, ``raft_large`` or ``raft_small`` (torchvision RAFT, local weights needed).
         dis_preset: DIS speed/accuracy: ``ultrafast``, ``fast`` or ``medium``.
@@ -53,6 +57,10 @@ class ClipMetrics(Callback):
         lpips_net: LPIPS trunk: ``alex``, ``vgg`` or ``squeeze``.
         lpips_weights: torchvision ImageNet weights of the LPIPS trunk; unset, the torch hub cache.
             Without them temporal LPIPS is null, with the reason (one warning, no failure).
+        clip_model: the CLIP model of ``clip_score``: a hub id (default ``openai/clip-vit-large-patch14``, read
+            from the Hugging Face cache) or a local directory, safetensors. Without it ``clip_score`` is null,
+            with the reason (one warning). The text is the clip's prompt.
+        clip_every_k_frames: CLIP-score frames ``0, k, 2k, ...`` only (1: every frame).
         lpips_random_trunk_seed: tests only: a seeded random LPIPS trunk; the values are meaningless.
         output_dir: where the metric files go; unset, the run's ``--output_dir``.
         background: score on a worker thread so that the accelerator renders the next batch meanwhile;
@@ -62,14 +70,17 @@ class ClipMetrics(Callback):
     def __init__(self, metrics: list[str] = list(METRIC_NAMES), flow_backend: str = "dis",
                  dis_preset: str = "medium", raft_weights: str | None = None, lpips_net: str = "alex",
                  lpips_weights: str | None = None, lpips_random_trunk_seed: int | None = None,
+                 clip_model: str = DEFAULT_CLIP_MODEL, clip_every_k_frames: int = 1,
                  output_dir: str | None = None, background: bool | None = None):
-        check_metric_options(list(metrics), flow_backend, dis_preset, raft_weights, lpips_net, lpips_weights)
+        check_metric_options(list(metrics), flow_backend, dis_preset, raft_weights, lpips_net, lpips_weights,
+                             clip_model, clip_every_k_frames)
         self.options = dict(metrics=list(metrics), flow_backend=flow_backend, dis_preset=dis_preset,
                             raft_weights=raft_weights, lpips_net=lpips_net, lpips_weights=lpips_weights,
-                            lpips_random_trunk_seed=lpips_random_trunk_seed)
+                            lpips_random_trunk_seed=lpips_random_trunk_seed, clip_model=clip_model,
+                            clip_every_k_frames=clip_every_k_frames)
         self.output_dir = output_dir
         self.background = background
-        self.suite: TemporalMetrics | None = None
+        self.suite: MetricSuite | None = None
         self.work: BackgroundWork | None = None
         self.scored_on_rank = self.unreadable_on_rank = 0
         self.scored_clips = self.unreadable_clips = 0
@@ -92,9 +103,11 @@ class ClipMetrics(Callback):
                                      f"write the evaluation elsewhere, e.g. --output_dir {self.directory}/evaluation")
         device = trainer.strategy.root_device
         family = getattr(pl_module, "family", None)
-        if self.suite is None and getattr(family, "media", "video") == "video":
-            # image runs score nothing: their records say why, and no flow or LPIPS network is loaded
-            self.suite = TemporalMetrics(**self.options, device=device)
+        if self.suite is None:
+            # image runs get the per-frame metrics; the temporal ones are null with the reason, and no flow
+            # method or LPIPS network is loaded for them
+            self.suite = MetricSuite(**self.options, device=device,
+                                     images_only=getattr(family, "media", "video") == "image")
         background = device.type != "cpu" if self.background is None else self.background
         # with a writer, a clip whose scoring fails is that writer's to record as failed; without one it stops the run
         self.work = BackgroundWork("clip-metrics", enabled=background, reraise=not writers)
@@ -157,10 +170,7 @@ class ClipMetrics(Callback):
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
         frames = clip["frames"]
-        if self.suite is None:
-            metrics = too_short_record(self.options["metrics"], frames.shape[0])
-        else:
-            metrics = self.suite(frames)
+        metrics = self.suite(frames, (clip.get("item") or {}).get("prompt"))
         line = {**_identity(clip), "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
                 "width": int(frames.shape[2]), "fps": clip.get("fps"), **metrics,
                 "frames": clip.get("frames_origin"), "model": clip.get("model"), "guidance": clip.get("guidance")}
@@ -211,4 +221,6 @@ def _summary_csv(summary: dict[str, Any]) -> str:
 
 
 def _compact(value: Any) -> str:
-    return "" if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if value is None or isinstance(value, str):  # "unknown", "mixed" and names are written as they are
+        return value or ""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -36,7 +36,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
     return {"mean": mean, "ci_low": mean - half_width, "ci_high": mean + half_width, "count": count}
 
 
-SUMMARY_METRICS = ("flicker", "mean_abs_diff", "warping_error", "temporal_lpips")
+SUMMARY_METRICS = ("flicker", "mean_abs_diff", "warping_error", "temporal_lpips", "clip_score", "saturation",
+                   "colorfulness", "clipped_fraction")
 
 
 UNKNOWN, MIXED = "unknown", "mixed"
