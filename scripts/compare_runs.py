@@ -1,4 +1,5 @@
-"""Compare the temporal metrics of two or more runs (rendering or evaluation output folders).
+"""Compare the metrics of two or more runs (rendering or evaluation output folders), and the trade-off
+between prompt alignment and artifacts.
 
     python scripts/compare_runs.py outputs/cogvideox_cfg outputs/cogvideox_samg --out reports/samg_vs_cfg
 
@@ -7,6 +8,11 @@ evaluation of foreign clips). Writes ``REPORT_DIR/report.md`` (per metric: mean 
 each run's paired difference from the first run with a 95% Student-t confidence interval),
 ``report.json`` with the same numbers, and PNG plots: a per-clip scatter of the first run against each
 other run per metric, and per-frame-pair warping-error curves for a few clips.
+
+The trade-off section puts an alignment metric (``--alignment``, default ``clip_score``) against each
+artifact metric: a plot of every run's means with 95 % intervals, the CFG runs (guidance
+``samg_video.guidance.CFG``) joined by scale as the CFG curve, and a table comparing every other run with
+CFG at the same mean alignment (``samg_video/metrics/tradeoff.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 from samg_video.callbacks.clip_metrics import METRICS_FILE, SUMMARY_JSON
 from samg_video.files.records import read_lines
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
+from samg_video.metrics.tradeoff import Z95, RunPoint, matched_alignment, mean_and_se
 
 METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),
@@ -31,6 +38,13 @@ METRICS = {  # name: (label, which direction is better)
     "colorfulness": ("colourfulness (Hasler and Süsstrunk)", None),
     "clipped_fraction": ("clipped fraction (channel values at 0 or 255)", None),
 }
+
+
+# the artifact metrics of the trade-off, and whether lower is better (fewer artifacts)
+ARTIFACTS = {"saturation": True, "clipped_fraction": True, "warping_error": True, "flicker": False,
+             "temporal_lpips": True}
+# Okabe and Ito's colour-blind-safe palette
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 
 class RunError(ValueError):
@@ -181,12 +195,109 @@ def plot(runs: list[dict[str, Any]], metrics: list[str], out_dir: Path, curves: 
     return written
 
 
+def cfg_scale(summary: dict[str, Any]) -> float | None:
+    """The scale of a run rendered with plain CFG, else None."""
+    guidance = summary.get("guidance")
+    if isinstance(guidance, dict) and str(guidance.get("class_path", "")).rsplit(".", 1)[-1] == "CFG":
+        scale = (guidance.get("init_args") or {}).get("scale")
+        return float(scale) if isinstance(scale, (int, float)) else None
+    return None
+
+
+def tradeoff(runs: list[dict[str, Any]], alignment: str, artifacts: list[str]) -> dict[str, Any]:
+    """Per artifact metric: every run's point and the matched-alignment comparison with the CFG curve."""
+    result: dict[str, Any] = {"alignment": alignment, "artifacts": {}}
+    for artifact in artifacts:
+        points = []
+        for run in runs:
+            records = list(run["records"].values())
+            a, a_se, a_count = mean_and_se([r.get(alignment) for r in records])
+            y, y_se, y_count = mean_and_se([r.get(artifact) for r in records])
+            if a is not None and y is not None:
+                points.append(RunPoint(run["label"], a, a_se, y, y_se, cfg_scale(run["summary"])))
+        if not points:
+            continue
+        cfg = [p for p in points if p.cfg_scale is not None]
+        comparisons = [matched_alignment(p, cfg, ARTIFACTS[artifact]) for p in points if p.cfg_scale is None]
+        result["artifacts"][artifact] = {"points": [vars(p) for p in points], "matched": comparisons}
+    return result
+
+
+def plot_tradeoff(result: dict[str, Any], out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    alignment = result["alignment"]
+    for artifact, numbers in result["artifacts"].items():
+        points = [RunPoint(**p) for p in numbers["points"]]
+        cfg = sorted((p for p in points if p.cfg_scale is not None), key=lambda p: p.cfg_scale)
+        others = [p for p in points if p.cfg_scale is None]
+        figure, axes = plt.subplots(figsize=(6.4, 4.6))
+        if cfg:
+            axes.errorbar([p.alignment for p in cfg], [p.artifact for p in cfg],
+                          xerr=[Z95 * p.alignment_se for p in cfg], yerr=[Z95 * p.artifact_se for p in cfg],
+                          color=PALETTE[0], marker="o", linewidth=1.6, capsize=3, label="CFG (scale)")
+            for p in cfg:
+                axes.annotate(f"{p.cfg_scale:g}", (p.alignment, p.artifact), textcoords="offset points",
+                              xytext=(6, -10), fontsize=8, color=PALETTE[0])
+        for index, (p, marker) in enumerate(zip(others, "s^DvP*Xh")):
+            axes.errorbar([p.alignment], [p.artifact], xerr=[Z95 * p.alignment_se], yerr=[Z95 * p.artifact_se],
+                          color=PALETTE[1 + index % (len(PALETTE) - 1)], marker=marker, markersize=7,
+                          linestyle="none", capsize=3, label=p.label)
+        label, better = METRICS[artifact]
+        axes.set_xlabel(f"{METRICS[alignment][0]}, higher follows the prompt more")
+        axes.set_ylabel(f"{label}\n({'lower' if ARTIFACTS[artifact] else 'higher'} is fewer artifacts)")
+        axes.set_title(f"Prompt alignment against {label}: run means, 95 % intervals", fontsize=10)
+        axes.grid(True, linewidth=0.4, alpha=0.5)
+        axes.legend(fontsize=8, frameon=False)
+        figure.tight_layout()
+        name = f"tradeoff_{alignment}_vs_{artifact}.png"
+        figure.savefig(out_dir / name, dpi=130)
+        plt.close(figure)
+        written.append(name)
+    return written
+
+
+def tradeoff_markdown(result: dict[str, Any], plots: list[str]) -> list[str]:
+    alignment = result["alignment"]
+    out = ["", f"## Trade-off: `{alignment}` against artifacts", ""]
+    if not result["artifacts"]:
+        return out + [f"No run has values of `{alignment}` and an artifact metric together, so there is no "
+                      "trade-off to show (clip_score needs the CLIP weights and the clips' prompts)."]
+    out += ["Each non-CFG run against CFG at the same mean alignment: the CFG scale that reaches it and the "
+            "artifact difference there (run − CFG), with a 95 % interval (linear interpolation between the two "
+            "nearest CFG runs; `samg_video/metrics/tradeoff.py`)."]
+    for artifact, numbers in result["artifacts"].items():
+        out += ["", f"### {METRICS[artifact][0]} (`{artifact}`)", "",
+                "| run | alignment | CFG scale at that alignment | artifact | CFG's artifact there | difference, 95 % CI | verdict |",
+                "|---|---|---|---|---|---|---|"]
+        for m in numbers["matched"]:
+            if "difference" in m:
+                scale = "n/a" if m["cfg_scale"] is None else f"{m['cfg_scale']:.3g}"
+                out.append(f"| {m['run']} | {m['alignment']:.4g} | {scale} | {m['artifact']:.4g} | "
+                           f"{m['cfg_artifact']:.4g} | {m['difference']:+.3g} [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}] | "
+                           f"{m['verdict']} |")
+            else:
+                out.append(f"| {m['run']} | {m['alignment']:.4g} | n/a | {m['artifact']:.4g} | n/a | n/a | {m['verdict']} |")
+        name = f"tradeoff_{alignment}_vs_{artifact}.png"
+        if name in plots:
+            out += ["", f"![{name}]({name})"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run output folders; the first is the reference")
     parser.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
     parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
     parser.add_argument("--curves", type=int, default=4, help="clips shown in the warping-error curves")
+    parser.add_argument("--alignment", default="clip_score", choices=list(METRICS),
+                        help="the alignment metric of the trade-off (default: clip_score)")
+    parser.add_argument("--artifacts", nargs="+", choices=list(ARTIFACTS), default=list(ARTIFACTS),
+                        help="the artifact metrics the alignment is plotted against")
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("give at least two run folders")
@@ -210,8 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     result = compare(runs, metrics)
     plots = plot(runs, metrics, args.out, args.curves)
+    result["tradeoff"] = tradeoff(runs, args.alignment, [a for a in args.artifacts if a != args.alignment])
+    tradeoff_plots = plot_tradeoff(result["tradeoff"], args.out)
     (args.out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "report.md").write_text(markdown(result, plots))
+    (args.out / "report.md").write_text(markdown(result, plots) + "\n".join(tradeoff_markdown(result["tradeoff"],
+                                                                                          tradeoff_plots)) + "\n")
+    plots += tradeoff_plots
     print(f"wrote {args.out / 'report.md'} and {len(plots)} plots")
     return 0
 

@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output_dir", type=Path, required=True, help="parent folder of the per-setting folders")
     parser.add_argument("--prompts", help="prompt file or list for every render (default: the config's)")
     parser.add_argument("--metrics", nargs="+", help="metrics for the report (default: all)")
+    parser.add_argument("--alignment", help="the alignment metric of the report's trade-off (default: clip_score)")
     args = parser.parse_args(argv)
     if not args.config.is_file():
         parser.error(f"--config {args.config}: file not found")
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, str(SCRIPTS / "compare_runs.py"), *map(str, folders), "--out", str(report)]
     if args.metrics:
         command += ["--metrics", *args.metrics]
+    if args.alignment:
+        command += ["--alignment", args.alignment]
     code = subprocess.run(command).returncode
     if code == 0:
         print(f"sweep: report in {report / 'report.md'}", file=sys.stderr)

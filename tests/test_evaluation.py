@@ -107,8 +107,10 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     assert summary["metrics"]["flicker"]["count"] == 4 and summary["metrics"]["temporal_lpips"]["null_count"] == 4
     assert np.isclose(summary["metrics"]["flicker"]["mean"], np.mean([v["flicker"] for v in lines.values()]))
     csv_rows = (out / "summary.csv").read_text().splitlines()
-    # a row per metric: flicker, mean_abs_diff, warping_error, temporal_lpips and the three colour metrics
-    assert csv_rows[0].startswith("metric,mean,std,count") and len(csv_rows) == 8
+    # a row per metric: flicker, mean_abs_diff, warping_error, temporal_lpips, clip_score, the three colour metrics
+    assert csv_rows[0].startswith("metric,mean,std,count") and len(csv_rows) == 9
+    assert "clip_score,,,0,4," in csv_rows[5]  # no CLIP weights offline: null for every clip, with the reason
+    assert all("not in the local Hugging Face cache" in line["null_reasons"]["clip_score"] for line in lines.values())
     assert csv_rows[-1].endswith(",unknown,mixed")  # the model and guidance as the summary says, unquoted
 
 

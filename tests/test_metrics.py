@@ -2,12 +2,12 @@
 answer is known, and against straightforward re-implementations."""
 
 import logging
+import warnings
 
 import cv2
 import numpy as np
 import pytest
 import torch
-import warnings
 from cli_runs import ROOT
 
 from samg_video.errors import ConfigurationError

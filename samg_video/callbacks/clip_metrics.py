@@ -30,8 +30,8 @@ from samg_video.callbacks.loggers import log_clip_metrics, log_summary
 from samg_video.errors import ConfigurationError
 from samg_video.files.media import atomic_path, write_json
 from samg_video.files.records import append_line, drop_lines, read_lines
-from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.clip_score import DEFAULT_CLIP_MODEL
+from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.suite import METRIC_NAMES, MetricSuite, check_metric_options
 
 log = logging.getLogger(__name__)

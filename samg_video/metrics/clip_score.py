@@ -71,6 +71,15 @@ class CLIPScorer:
         if self.reason is not None:
             log.warning("clip_score is unavailable and will be reported as null: %s", self.reason)
 
+    @classmethod
+    def from_model(cls, model: Any, processor: Any, name: str, every_k_frames: int = 1) -> "CLIPScorer":
+        """A scorer around a CLIP model and processor already in memory (``name`` is what records show)."""
+        scorer = cls.__new__(cls)
+        scorer.model_name, scorer.every_k_frames = name, every_k_frames
+        scorer.model, scorer.processor, scorer.reason = model.eval(), processor, None
+        scorer.device = next(model.parameters()).device
+        return scorer
+
     @property
     def available(self) -> bool:
         return self.reason is None
