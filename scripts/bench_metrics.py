@@ -100,7 +100,7 @@ def main() -> None:
     rows = [
         ("flicker (VBench)", lambda: temporal_flickering(clip), 0.3),
         ("colour: saturation, colourfulness, clipped fraction (one pass)", lambda: colour_metrics(clip), 0.05),
-        ("warping error, DIS medium", lambda: warping_error(clip, make_flow_backend("dis", "medium")), 3.0),
+        ("warping error, DIS medium", lambda: warping_error(clip, make_flow_backend("dis", "medium")), 1.5),
         ("warping error, DIS fast", lambda: warping_error(clip, make_flow_backend("dis", "fast")), None),
         ("warping error, DIS ultrafast", lambda: warping_error(clip, make_flow_backend("dis", "ultrafast")), None),
         ("warping error, Farneback", lambda: warping_error(clip, make_flow_backend("farneback")), None),
