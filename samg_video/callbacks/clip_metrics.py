@@ -159,13 +159,13 @@ class ClipMetrics(Callback):
                 log_clip_metrics(trainer.loggers, list(records.values()), self.options["metrics"])
                 log_summary(trainer.loggers, summary)
 
-    def account(self) -> tuple[int, str]:
-        """The exit status of an evaluation run (0 every clip scored, 1 some could not be read) and its last line."""
+    def account(self) -> tuple[bool, str]:
+        """Whether some clips of an evaluation run could not be read, and the run's last line."""
         summary = self.directory / SUMMARY_JSON
         if self.unreadable_clips:
-            return 1, (f"{self.unreadable_clips} of {self.scored_clips + self.unreadable_clips} clips could not be "
+            return True, (f"{self.unreadable_clips} of {self.scored_clips + self.unreadable_clips} clips could not be "
                        f"read; see {self.directory / ERRORS_FILE}; {self.scored_clips} scored, summary in {summary}")
-        return 0, f"done: {self.scored_clips} clips scored; summary in {summary}"
+        return False, f"done: {self.scored_clips} clips scored; summary in {summary}"
 
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:

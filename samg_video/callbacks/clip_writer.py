@@ -208,15 +208,15 @@ class ClipWriter(BasePredictionWriter):
         count = torch.tensor(self.failed_on_rank, device=trainer.strategy.root_device)
         self.failed_clips = int(trainer.strategy.reduce(count, reduce_op="sum"))
 
-    def account(self) -> tuple[int, str]:
-        """The run's exit status (0 every clip complete, 1 some failed) and its last line."""
+    def account(self) -> tuple[bool, str]:
+        """Whether some clips failed, and the run's last line."""
         complete = len(self.plan.complete) if self.plan is not None else 0
         attempted = len(self.plan.to_render) if self.plan is not None else 0
         rendered = attempted - self.failed_clips
         skipped = f", {complete} already complete" if complete else ""
         if self.failed_clips:
-            return 1, (f"{self.failed_clips} of {attempted} clips failed; see {self.directory / FAILURES_FILE} "
+            return True, (f"{self.failed_clips} of {attempted} clips failed; see {self.directory / FAILURES_FILE} "
                        f"(re-running the same command retries them); {rendered} rendered{skipped}, in {self.directory}")
         if not attempted:
-            return 0, f"done: nothing to render, all {complete} clips are complete in {self.directory}"
-        return 0, f"done: {rendered} clips rendered{skipped}, none failed; outputs in {self.directory}"
+            return False, f"done: nothing to render, all {complete} clips are complete in {self.directory}"
+        return False, f"done: {rendered} clips rendered{skipped}, none failed; outputs in {self.directory}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
+
+from samg_video.cli.help import guidance_classes, import_class
 
 # class paths of earlier versions, and where the classes live now
 MOVED_CLASS_PATHS = {
@@ -66,17 +67,12 @@ def _condense(text: str) -> str:
 
 def _guidance_classes() -> list[str]:
     """Every guidance method the package exports, as class paths."""
-    import samg_video.guidance as guidance
-
-    return [f"samg_video.guidance.{name}" for name in guidance.__all__
-            if isinstance(getattr(guidance, name), type) and issubclass(getattr(guidance, name), guidance.Guidance)
-            and getattr(guidance, name) is not guidance.Guidance]
+    return [f"samg_video.guidance.{name}" for name in guidance_classes()]
 
 
 def _options_of(class_path: str) -> list[str]:
-    module_name, _, name = class_path.rpartition(".")
     try:
-        target = getattr(importlib.import_module(module_name), name)
+        target = import_class(class_path)
     except (ImportError, AttributeError):
         return []
     return [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]

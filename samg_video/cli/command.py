@@ -78,8 +78,10 @@ class SamgVideoCLI(LightningCLI):
         check_output_dir(Path(self.config[self.subcommand]["output_dir"]))
 
     def before_predict(self) -> None:
+        from samg_video.callbacks import ClipWriter
+
         config = self.config[self.subcommand]
-        for writer in self._callbacks("ClipWriter"):
+        for writer in self._callbacks(ClipWriter):
             writer.overwrite = writer.overwrite or bool(config["overwrite"])
 
     def predict(self, model: Any, datamodule: Any = None, return_predictions: bool | None = None,
@@ -95,26 +97,28 @@ class SamgVideoCLI(LightningCLI):
 
     def after_predict(self) -> None:
         """The run's last line, and its exit status (every rank knows the totals)."""
-        directory = Path(self.trainer.default_root_dir)
-        status, line = EXIT_DONE, None
-        writers, scorers = self._callbacks("ClipWriter"), self._callbacks("ClipMetrics")
-        if writers:
-            status, line = writers[0].account()
-        elif scorers:
-            status, line = scorers[0].account()
+        from samg_video.callbacks import ClipMetrics, ClipWriter
+
+        incomplete, line = False, f"done; outputs in {self.trainer.default_root_dir}"
+        # the writer speaks for a rendering run, the metrics callback for an evaluation run
+        accountable = self._callbacks(ClipWriter) or self._callbacks(ClipMetrics)
+        if accountable:
+            incomplete, line = accountable[0].account()
         if self.trainer.is_global_zero:
-            say(line or f"done; outputs in {directory}")
-        if status:
-            sys.exit(status)
+            say(line)
+        if incomplete:
+            sys.exit(EXIT_CLIPS_FAILED)
 
     def _written(self) -> str:
-        writers = self._callbacks("ClipWriter")
+        from samg_video.callbacks import ClipWriter
+
+        writers = self._callbacks(ClipWriter)
         if writers:
             return f"{writers[0].written_on_rank} clips were finished into {writers[0].directory}"
         return f"outputs so far are in {self.trainer.default_root_dir}"
 
-    def _callbacks(self, class_name: str) -> list[Any]:
-        return [c for c in self.trainer.callbacks if type(c).__name__ == class_name]
+    def _callbacks(self, kind: type) -> list[Any]:
+        return [c for c in self.trainer.callbacks if isinstance(c, kind)]
 
 
 def main(args: list[str] | None = None) -> None:

@@ -117,25 +117,17 @@ class MetricSuite:
             if name == "temporal_lpips" and not self.lpips.available:
                 record[name], reasons[name] = None, self.lpips.reason
                 continue
-            self._keep(record, reasons, name, lambda name=name: self._temporal(name, frames))
+            self._store(record, reasons, [name], lambda name=name: {name: self._temporal(name, frames)})
         if self.clip is not None:
             if not self.clip.available:
                 record["clip_score"], reasons["clip_score"] = None, self.clip.reason
             elif not prompt:
                 record["clip_score"], reasons["clip_score"] = None, "no prompt for this clip"
             else:
-                self._keep(record, reasons, "clip_score", lambda: self.clip(frames, prompt), "_per_frame")
+                self._store(record, reasons, ["clip_score"], lambda: {"clip_score": self.clip(frames, prompt)})
         colour = tuple(name for name in self.metrics if name in COLOUR_METRICS)
-        if colour:
-            results: dict[str, MetricResult] = {}
-            self._keep(record, reasons, "colour", lambda: results.update(colour_metrics(frames, colour)))
-            for name in colour:
-                if name in results:
-                    record[name], record[f"{name}_per_frame"] = results[name].value, results[name].per_frame
-                else:
-                    record[name], reasons[name] = None, reasons["colour"]
-            record.pop("colour", None)
-            reasons.pop("colour", None)
+        if colour:  # one pass over the frames serves all three
+            self._store(record, reasons, list(colour), lambda: colour_metrics(frames, colour))
         record["null_reasons"] = reasons
         return record
 
@@ -147,18 +139,23 @@ class MetricSuite:
         return self.lpips(frames)
 
     @staticmethod
-    def _keep(record: dict[str, Any], reasons: dict[str, str], name: str, compute: Any,
-              values: str = "_per_pair") -> None:
-        """Compute one metric into the record; one clip's failure is recorded with it, not fatal to the run."""
+    def _store(record: dict[str, Any], reasons: dict[str, str], names: list[str], compute: Any) -> None:
+        """Compute ``{name: MetricResult}`` into the record: the value, its per-frame or per-pair values and
+        its details. A failure on one clip makes these metrics null with the reason, not the run fail."""
         try:
-            result = compute()
+            results = compute()
         except Exception as error:
-            log.warning("%s failed on a clip and is reported as null: %s: %s", name, type(error).__name__, error)
-            record[name], reasons[name] = None, f"failed: {type(error).__name__}: {error}"
+            log.warning("%s failed on a clip and is reported as null: %s: %s", ", ".join(names),
+                        type(error).__name__, error)
+            for name in names:
+                record[name], reasons[name] = None, f"failed: {type(error).__name__}: {error}"
             return
-        if isinstance(result, MetricResult):
+        for name, result in results.items():
             record[name] = result.value
-            record[f"{name}{values}"] = result.per_pair if values == "_per_pair" else result.per_frame
+            if result.per_frame:
+                record[f"{name}_per_frame"] = result.per_frame
+            else:
+                record[f"{name}_per_pair"] = result.per_pair
             record.update({DETAIL_FIELDS[key]: value for key, value in result.details.items() if key in DETAIL_FIELDS})
 
 
