@@ -2,12 +2,20 @@
 
 Sources: a ``.txt`` file (one prompt per line, blank lines skipped), a ``.csv`` file or a ``.jsonl`` file
 (fields ``prompt``, optional ``negative_prompt``, ``seed``, ``id``), or an inline list of prompts.
+
+Prompts are taken verbatim: the text between the line ends of a ``.txt`` file (``\n`` or ``\r\n``), the
+whole field of a CSV (quoted fields keep their newlines) or JSON string. Surrounding spaces, tabs and
+other characters are part of the prompt, of its clip's id and of its seed, so no two rows collapse into
+one clip; prompts that start or end with white space are reported once, in case that was not meant.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +26,10 @@ from torch.utils.data import DataLoader
 from datamodules.rank_share import rank_share
 from samg_video.errors import ConfigurationError
 from samg_video.files.clip_ids import clip_id, stable_suffix
+from samg_video.files.json_text import json_lines
+from samg_video.files.run_files import RESERVED_IDS
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
 FIELDS = ("prompt", "negative_prompt", "seed", "id")
@@ -32,11 +44,14 @@ def derived_seed(base_seed: int, prompt: str, occurrence: int, copy: int) -> int
 def read_prompt_rows(prompts: str | list[str]) -> list[tuple[str, dict[str, Any]]]:
     """``(where, row)`` pairs, ``where`` naming the file and line for error messages."""
     if isinstance(prompts, (list, tuple)):
+        if not prompts:
+            raise ConfigurationError("data.prompts is an empty list; give at least one prompt, or a .txt, .csv "
+                                     "or .jsonl file of prompts")
         rows = []
         for i, prompt in enumerate(prompts):
             if not isinstance(prompt, str) or not prompt.strip():
                 raise ConfigurationError(f"data.prompts[{i}] is empty or not text; every prompt needs text")
-            rows.append((f"data.prompts[{i}]", {"prompt": prompt.strip()}))
+            rows.append((f"data.prompts[{i}]", {"prompt": prompt}))
         return rows
     path = Path(prompts).expanduser()
     if path.suffix.lower() not in SUFFIXES:
@@ -56,11 +71,12 @@ def read_prompt_rows(prompts: str | list[str]) -> list[tuple[str, dict[str, Any]
 
 
 def _text_rows(text: str, path: Path) -> list[tuple[str, dict]]:
-    return [(f"{path}:{n}", {"prompt": line.strip()}) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    # lines end at \n only: U+2028, U+0085 or a form feed inside a prompt are part of it
+    return [(f"{path}:{n}", {"prompt": line}) for n, line in enumerate(json_lines(text), 1) if line.strip()]
 
 
 def _csv_rows(text: str, path: Path) -> list[tuple[str, dict]]:
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # as the csv module asks: quoted newlines kept
     if reader.fieldnames is None:
         return []
     if "prompt" not in reader.fieldnames:
@@ -76,7 +92,7 @@ def _csv_rows(text: str, path: Path) -> list[tuple[str, dict]]:
 
 def _jsonl_rows(text: str, path: Path) -> list[tuple[str, dict]]:
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(json_lines(text), 1):
         if not line.strip():
             continue
         where = f"{path}:{n}"
@@ -97,21 +113,18 @@ def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int)
         prompt = row.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigurationError(f"{where}: missing or empty 'prompt' (fields: {', '.join(FIELDS)})")
-        prompt = prompt.strip()
         negative = row.get("negative_prompt") or ""
         if not isinstance(negative, str):
             raise ConfigurationError(f"{where}: 'negative_prompt' must be text")
         row_seed = row.get("seed")
         if row_seed is not None:
-            try:
-                row_seed = int(row_seed)
-            except (TypeError, ValueError):
-                raise ConfigurationError(f"{where}: 'seed'={row_seed!r} is not a whole number") from None
-            if not 0 <= row_seed < 2**63:
-                raise ConfigurationError(f"{where}: 'seed'={row_seed} must be in [0, 2**63)")
+            row_seed = _whole_number(row_seed, where)
         explicit = row.get("id")
         if explicit is not None:
             explicit = str(explicit)
+            if explicit in RESERVED_IDS:
+                raise ConfigurationError(f"{where}: id {explicit!r} is the name of one of the run's own files; "
+                                         f"choose another (reserved: {', '.join(RESERVED_IDS)})")
             if explicit in explicit_ids:
                 raise ConfigurationError(f"{where}: id {explicit!r} is already used at {explicit_ids[explicit]}")
             explicit_ids[explicit] = where
@@ -127,6 +140,11 @@ def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int)
                 "seed": item_seed,
                 "source": where,
             })
+    padded = [source for source, row in rows if isinstance(row.get("prompt"), str)
+              and row["prompt"] != row["prompt"].strip()]
+    if padded:
+        log.info("%d prompt%s start or end with white space, kept as written (first: %s)", len(padded),
+                 "s" if len(padded) > 1 else "", padded[0])
     seen: dict[str, str] = {}
     for item in items:  # identical prompt and seed twice would write one file twice
         if item["id"] in seen:
@@ -134,6 +152,18 @@ def build_items(rows: list[tuple[str, dict]], seed: int, videos_per_prompt: int)
                                      "give it another seed or drop the duplicate")
         seen[item["id"]] = item["source"]
     return items
+
+
+def _whole_number(seed: Any, where: str) -> int:
+    """A row's seed: a JSON integer or the digits of a CSV field; not 1.5, true or Infinity."""
+    if isinstance(seed, str) and re.fullmatch(r"\s*\d+\s*", seed):
+        seed = int(seed)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigurationError(f"{where}: 'seed'={json.dumps(seed) if not isinstance(seed, str) else repr(seed)} "
+                                 "is not a whole number; give an integer in [0, 2**63)")
+    if not 0 <= seed < 2**63:
+        raise ConfigurationError(f"{where}: 'seed'={seed} must be in [0, 2**63)")
+    return seed
 
 
 class PromptDataModule(LightningDataModule):

@@ -11,3 +11,16 @@ class ModelUnavailableError(RuntimeError):
 
 class RunStopped(RuntimeError):
     """The run cannot go on (say, every batch's pipeline call fails): a broken setup, not one bad clip."""
+
+
+def disk_full(error: BaseException | None) -> OSError | None:
+    """The "no space left" (or over quota) error behind ``error``, if that is what it comes down to."""
+    import errno
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return error
+        error = error.__cause__ or error.__context__
+    return None

@@ -29,17 +29,14 @@ from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_clip_metrics, log_summary
 from samg_video.errors import ConfigurationError
 from samg_video.files.media import atomic_path, write_json
-from samg_video.files.records import append_line, drop_lines, read_lines
+from samg_video.files.records import append_line, drop_lines, locked, read_lines, remove_stale_run_temporaries
+from samg_video.files.run_files import ERRORS_FILE, FAILURES_FILE, METRICS_FILE, SUMMARY_CSV, SUMMARY_JSON
 from samg_video.metrics.clip_score import DEFAULT_CLIP_MODEL
 from samg_video.metrics.statistics import summarize_records
 from samg_video.metrics.suite import METRIC_NAMES, MetricSuite, check_metric_options
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-ERRORS_FILE = "errors.jsonl"
-SUMMARY_JSON = "summary.json"
-SUMMARY_CSV = "summary.csv"
 IDENTITY_FIELDS = ("id", "prompt", "negative_prompt", "seed", "source")
 
 
@@ -101,6 +98,8 @@ class ClipMetrics(Callback):
             # its metrics.jsonl may be a rendering run's: the two runs' lines would mix in one summary
             raise ConfigurationError(f"--output_dir {self.directory} is the folder being scored (data.clips_dir); "
                                      f"write the evaluation elsewhere, e.g. --output_dir {self.directory}/evaluation")
+        if trainer.is_global_zero and not writers:  # a rendering run's writer does this with its own clean-up
+            remove_stale_run_temporaries(self.directory)
         device = trainer.strategy.root_device
         family = getattr(pl_module, "family", None)
         if self.suite is None:
@@ -189,17 +188,16 @@ class ClipMetrics(Callback):
         summary["errors"] = len(errors)
         summary["note"] = ("flicker is reported for every clip; VBench applies it to static-camera clips only. "
                            "std is the sample standard deviation (n - 1).")
-        write_json(directory / SUMMARY_JSON, summary)
-        with atomic_path(directory / SUMMARY_CSV) as temporary:
-            temporary.write_text(_summary_csv(summary), encoding="utf-8")
+        with locked(directory / SUMMARY_JSON):  # shard jobs may finish together
+            write_json(directory / SUMMARY_JSON, summary)
+            with atomic_path(directory / SUMMARY_CSV) as temporary:
+                temporary.write_text(_summary_csv(summary), encoding="utf-8")
         return summary
 
 
 def run_records(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metric lines of the folder's clips by id, and its failures by id. A clip that was scored and then
     failed to be written is not part of the run's results."""
-    from samg_video.callbacks.clip_writer import FAILURES_FILE
-
     failures = read_lines(directory / FAILURES_FILE)
     return {i: r for i, r in read_lines(directory / METRICS_FILE).items() if i not in failures}, failures
 

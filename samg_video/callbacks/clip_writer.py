@@ -15,9 +15,10 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_sample
-from samg_video.errors import ConfigurationError
+from samg_video.errors import ConfigurationError, RunStopped, disk_full
 from samg_video.files.media import write_json, write_mp4, write_png
-from samg_video.files.records import append_line, drop_lines
+from samg_video.files.records import append_line, drop_lines, remove_stale_run_temporaries
+from samg_video.files.run_files import FAILURES_FILE
 from samg_video.files.resume import (
     MEDIA_FILES,
     ResumePlan,
@@ -28,8 +29,6 @@ from samg_video.files.resume import (
 )
 
 log = logging.getLogger(__name__)
-
-FAILURES_FILE = "failures.jsonl"
 
 
 class ClipWriter(BasePredictionWriter):
@@ -44,7 +43,8 @@ class ClipWriter(BasePredictionWriter):
 
     A clip that fails (non-finite latents or frames, encoding or writing) is recorded in
     ``failures.jsonl`` with the reason and the run goes on; ``failed_clips`` then holds the number of
-    clips that failed in the run, over all ranks.
+    clips that failed in the run, over all ranks. A full disk stops the run after the clips it hit are
+    recorded as failed (where the record can still be written): the clips after them could not be kept.
 
     Args:
         output_dir: where clips go; unset, the run's ``--output_dir``.
@@ -76,14 +76,16 @@ class ClipWriter(BasePredictionWriter):
         self.failed_on_rank = 0
         self.failed_clips = 0
         self.written_on_rank = 0
+        self.disk_full: OSError | None = None
 
     # ---- start of the run: what is left to render -----------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self.directory = Path(self.output_dir or trainer.default_root_dir)
-        check_output_dir(self.directory)
+        check_output_dir(self.directory, keep=True)
         background = trainer.strategy.root_device.type != "cpu" if self.background is None else self.background
         self.work = BackgroundWork("clip-writer", enabled=background)
         self.failed_on_rank = self.failed_clips = self.written_on_rank = 0
+        self.disk_full = None
         self.sample_loggers = list(trainer.loggers) if trainer.is_global_zero else []
         self.samples_left = self.logged_samples
         datamodule = trainer.datamodule
@@ -112,6 +114,7 @@ class ClipWriter(BasePredictionWriter):
     def _forget(self, trainer: Any, ids: list[str]) -> None:
         """Drop what earlier runs recorded about the clips this run renders: their outcome is decided anew."""
         remove_stale_temporaries(self.directory, ids)
+        remove_stale_run_temporaries(self.directory)
         drop_lines(self.directory / FAILURES_FILE, ids)
         for callback in trainer.callbacks:
             if callback is not self and hasattr(callback, "forget_clips"):
@@ -122,6 +125,11 @@ class ClipWriter(BasePredictionWriter):
                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         for clip in prediction:
             self.work.submit(self.write_clip, clip, pl_module)
+        if self.disk_full is not None:
+            self.work.drain()  # the clips in flight get their failure records too, where they fit
+            failed = self.failed_on_rank
+            raise RunStopped(f"the disk of {self.directory} is full ({self.disk_full.strerror}): {failed} "
+                             f"clip{'s' if failed != 1 else ''} could not be written; free some space")
 
     def write_clip(self, clip: dict[str, Any], pl_module: Any) -> Path | None:
         """Write one clip, or record why it failed; never raises, so one clip cannot stop the run."""
@@ -132,6 +140,7 @@ class ClipWriter(BasePredictionWriter):
                 path = self._write(clip, pl_module)
             except Exception as error:
                 reason = f"writing failed: {type(error).__name__}: {error}"
+                self.disk_full = self.disk_full or disk_full(error)
             else:
                 if self.sample_loggers and self.samples_left > 0:
                     self.samples_left -= 1
@@ -140,8 +149,13 @@ class ClipWriter(BasePredictionWriter):
                 return path
         self.failed_on_rank += 1
         log.warning("clip %s failed: %s", item["id"], reason)
-        append_line(self.directory / FAILURES_FILE, {"id": item["id"], "prompt": item["prompt"], "seed": item["seed"],
-                                                "reason": reason})
+        try:
+            append_line(self.directory / FAILURES_FILE, {"id": item["id"], "prompt": item["prompt"],
+                                                         "seed": item["seed"], "reason": reason})
+        except OSError as error:  # it has no JSON, so it is not complete and the next run renders it
+            log.error("clip %s failed and its failure could not be recorded in %s: %s", item["id"],
+                      self.directory / FAILURES_FILE, error)
+            self.disk_full = self.disk_full or disk_full(error)
         return None
 
     def _write(self, clip: dict[str, Any], pl_module: Any) -> Path:

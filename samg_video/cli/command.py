@@ -2,12 +2,14 @@
 
 Every run ends with one line saying what happened and where the outputs are, and an exit status:
 0 done, 1 some clips failed or could not be read, 2 bad input (nothing was done), 3 the run stopped with
-an error, 130 interrupted (re-running the same command resumes).
+an error (a full disk, a broken setup), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (re-running the
+same command resumes).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import traceback
@@ -23,10 +25,12 @@ from samg_video.cli import EXIT_INTERRUPTED
 from samg_video.cli.argument_errors import explain_argument_error
 from samg_video.cli.console import configure_console, say
 from samg_video.cli.help import FULL_HELP_FLAG, requested_help
-from samg_video.errors import ConfigurationError, ModelUnavailableError, RunStopped
+from samg_video.errors import ConfigurationError, ModelUnavailableError, RunStopped, disk_full
+from samg_video.files.media import atomic_path
+from samg_video.files.records import locked
 from samg_video.files.resume import check_output_dir
+from samg_video.files.run_files import RUN_CONFIG_FILE
 
-RUN_CONFIG_NAME = "run_config.yaml"
 EXIT_DONE, EXIT_CLIPS_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
 # Lightning's own subcommands that this package does not offer
 NOT_OFFERED = ("fit", "validate", "test")
@@ -35,21 +39,22 @@ RETURN_PREDICTIONS_HELP = ("Keep every clip's frames in memory and return them f
 
 
 class Interrupted(Exception):
-    """Ctrl-C (SIGINT) during the run; Lightning has already finished the clips in flight."""
+    """Ctrl-C (SIGINT) or SIGTERM during the run; Lightning has already finished writing the clips in flight."""
 
 
 class RunConfigSaver(SaveConfigCallback):
-    """Saves the resolved config as ``<output_dir>/run_config.yaml``; never into the working directory
-    and never over one of the input configs."""
+    """Saves the resolved config as ``<output_dir>/run_config.yaml``, atomically; never into the working
+    directory and never over one of the input configs."""
 
     def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        target = Path(trainer.default_root_dir) / RUN_CONFIG_NAME
+        target = Path(trainer.default_root_dir) / RUN_CONFIG_FILE
         inputs = {Path(str(p)).resolve() for p in (self.config.get("config") or [])}
         if target.resolve() in inputs:
             say(f"not saving the run config over the input config {target}")
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.parser.save(self.config, str(target), skip_none=False, overwrite=True, multifile=False)
+        text = self.parser.dump(self.config, skip_none=False)
+        with locked(target), atomic_path(target) as temporary:  # shard jobs starting together
+            temporary.write_text(text, encoding="utf-8")
 
 
 class SamgVideoCLI(LightningCLI):
@@ -75,11 +80,24 @@ class SamgVideoCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         # before the trainer, any process or anything is written
-        check_output_dir(Path(self.config[self.subcommand]["output_dir"]))
+        check_output_dir(self.config[self.subcommand]["output_dir"])
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError, TypeError) as error:
+            # Lightning checks devices, accelerator and strategy here, before anything runs or is written
+            raise ConfigurationError(f"trainer: {str(error).strip()} (the Trainer's options: lightning predict "
+                                     "--help-all)") from error
 
     def before_predict(self) -> None:
         from samg_video.callbacks import ClipWriter
+        from samg_video.callbacks.stop_on_signal import StopOnSignal
 
+        if not self._callbacks(StopOnSignal):
+            self.trainer.callbacks.append(StopOnSignal())
         config = self.config[self.subcommand]
         for writer in self._callbacks(ClipWriter):
             writer.overwrite = writer.overwrite or bool(config["overwrite"])
@@ -106,6 +124,7 @@ class SamgVideoCLI(LightningCLI):
             incomplete, line = accountable[0].account()
         if self.trainer.is_global_zero:
             say(line)
+        leave_process_group()
         if incomplete:
             sys.exit(EXIT_CLIPS_FAILED)
 
@@ -121,9 +140,32 @@ class SamgVideoCLI(LightningCLI):
         return [c for c in self.trainer.callbacks if isinstance(c, kind)]
 
 
+def _stopped_by(signals: list[int]) -> str:
+    return f"stopped by {signal.Signals(signals[0]).name}" if signals else "interrupted"
+
+
+def _signal_status(signals: list[int]) -> int:
+    """The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + signals[0] if signals else EXIT_INTERRUPTED
+
+
+def leave_process_group() -> None:
+    """End a distributed run together: Lightning leaves the process group up after ``predict``, and a process
+    that exits while its communication threads still run can abort ("terminate called without an active
+    exception") instead of exiting with its status."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(args: list[str] | None = None) -> None:
+    from samg_video.callbacks.stop_on_signal import received, stop_on_sigterm
+
     args = list(sys.argv[1:] if args is None else args)
     configure_console()
+    stop_on_sigterm()
     # ranks left without clips (a resumed run) are expected, not a mistake to warn about
     warnings.filterwarnings("ignore", message=r".*(across ranks is zero|local rank has zero length).*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -150,12 +192,12 @@ def main(args: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         if debug:
             raise
-        say("interrupted before rendering started; nothing was written")
-        sys.exit(EXIT_INTERRUPTED)
+        say(f"{_stopped_by(received)} before rendering started; nothing was written")
+        sys.exit(_signal_status(received))
     except Interrupted as interrupted:
-        say(f"interrupted after {time.monotonic() - started:.0f} s; {interrupted}; re-running the same command "
-            "resumes")
-        sys.exit(EXIT_INTERRUPTED)
+        say(f"{_stopped_by(received)} after {time.monotonic() - started:.0f} s; {interrupted}; re-running the same "
+            "command resumes")
+        sys.exit(_signal_status(received))
     except ArgumentError as error:
         if debug:
             raise
@@ -172,6 +214,12 @@ def main(args: list[str] | None = None) -> None:
         if user_error is not None:
             say(f"error: {user_error}")
             sys.exit(EXIT_BAD_INPUT)
+        full = disk_full(error)
+        if full is not None:
+            where = f" writing {full.filename}" if full.filename else ""
+            say(f"error: the run stopped: no space left on the device{where} ({full.strerror}); free some space: "
+                "clips already finished are kept, and re-running the same command resumes")
+            sys.exit(EXIT_STOPPED)
         traceback.print_exc()
         say(f"error: the run stopped with an unexpected {type(error).__name__} (traceback above); clips already "
             "finished are kept, and re-running the same command resumes")

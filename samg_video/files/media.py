@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from samg_video.files.json_text import json_text
 
 # file-name tags of the scale-map pictures beside a clip (``<id>.scale_map.mp4``, ``<id>.side_by_side.mp4``);
 # evaluation runs do not take these files for clips
@@ -49,8 +50,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
 def write_json(path: Path, data: Any) -> None:
     with atomic_path(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
-            f.write("\n")
+            f.write(json_text(data, indent=2) + "\n")
             f.flush()
             os.fsync(f.fileno())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,20 +143,39 @@ def remove_stale_temporaries(directory: Path, ids: list[str]) -> int:
     return removed
 
 
-def check_output_dir(directory: Path) -> None:
-    """Fail before any work when ``directory`` cannot be created or written; creates nothing."""
+def check_output_dir(directory: str | Path, keep: bool = False) -> None:
+    """Fail before any work when ``directory`` cannot be created or written.
+
+    Permissions alone do not tell (``/proc`` and ``/sys`` look writable to root, and are not), so the
+    missing folders are created and a file is written, then all of it is removed again (the folders are
+    kept with ``keep``: the run is starting)."""
+    if not str(directory).strip():
+        raise ConfigurationError("--output_dir is empty; give the folder to write into, e.g. --output_dir outputs")
     directory = Path(directory).expanduser()
-    if directory.exists():
-        if not directory.is_dir():
-            raise ConfigurationError(f"--output_dir {directory} exists and is not a folder")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"--output_dir {directory} is not writable (permission denied)")
-        return
-    parent = directory.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigurationError(f"--output_dir {directory} cannot be created: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"--output_dir {directory} cannot be created: {parent} is not writable "
-                                 "(permission denied)")
+    if directory.exists() and not directory.is_dir():
+        raise ConfigurationError(f"--output_dir {directory} exists and is not a folder")
+    missing = []
+    for folder in (directory, *directory.absolute().parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigurationError(f"--output_dir {directory} cannot be created: {folder} is a file, "
+                                         "not a folder")
+            break
+        missing.append(folder)
+    created = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)  # another rank or job may create it at the same time
+            created.append(folder)
+        handle, probe = tempfile.mkstemp(prefix=".write-check.", dir=directory)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        verb = "cannot be created" if missing else "is not writable"
+        raise ConfigurationError(f"--output_dir {directory} {verb}: {error.strerror or error}") from None
+    finally:
+        for folder in [] if keep else reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:  # another job started into it meanwhile: it is theirs now
+                break

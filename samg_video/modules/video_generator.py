@@ -20,9 +20,31 @@ log = logging.getLogger(__name__)
 
 # Any value > 1 makes the stock pipelines batch [uncond, cond]; the guidance object sets the real scale.
 PIPELINE_CFG_SWITCH = 2.0
-# a batch whose pipeline call raises fails its clips and the run goes on; this many in a row is no bad clip
-# but a broken setup, and stops the run
+# a batch whose pipeline call raises is rendered again clip by clip, so that one bad prompt fails only its
+# own clip; this many failed calls in a row is no bad clip but a broken setup, and stops the run
 MAX_FAILED_BATCHES_IN_A_ROW = 3
+# far beyond what the families render well, and still refused before a run that would take hours per clip
+MAX_SIDE, MAX_FRAMES = 4096, 1024
+
+
+def check_size_limits(height: Any, width: Any, num_frames: Any) -> None:
+    for name, value, limit in (("height", height, MAX_SIDE), ("width", width, MAX_SIDE),
+                               ("num_frames", num_frames, MAX_FRAMES)):
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise ConfigurationError(f"model.{name}={value} is too large; samg-video renders at most {limit} "
+                                     f"{'frames' if name == 'num_frames' else 'pixels'}")
+
+
+def unencodable_text(item: dict[str, Any]) -> str | None:
+    """Why the item's prompt cannot reach a tokenizer (a lone surrogate is valid JSON, not valid UTF-8)."""
+    for field in ("prompt", "negative_prompt"):
+        text = item.get(field) or ""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return (f"the {field.replace('_', ' ')} is not valid Unicode text: a lone surrogate "
+                    f"U+{ord(text[error.start]):04X} at character {error.start}")
+    return None
 
 
 class VideoGenerator(LightningModule):
@@ -87,10 +109,12 @@ class VideoGenerator(LightningModule):
         # checked before any weights load: where they come from, and whether the family can make this clip
         self.source = resolve_source(source, family)
         defaults = self.family.tiny_size if self.source.kind == "tiny" else self.family.default_size
-        self.height = height or defaults["height"]
-        self.width = width or defaults["width"]
-        self.num_frames = num_frames or defaults["num_frames"]
-        self.fps = fps or defaults["fps"]
+        # unset means the default; 0 is a value, and refused below
+        self.height = defaults["height"] if height is None else height
+        self.width = defaults["width"] if width is None else width
+        self.num_frames = defaults["num_frames"] if num_frames is None else num_frames
+        self.fps = defaults["fps"] if fps is None else fps
+        check_size_limits(self.height, self.width, self.num_frames)
         if self.family.media == "image":
             if fps is not None:
                 raise ConfigurationError(f"model.fps={fps!r} does not apply: {family} makes images; leave it unset")
@@ -164,10 +188,18 @@ class VideoGenerator(LightningModule):
         """Render one clip per item; a clip depends only on its item's prompt and seed.
 
         A clip that cannot be kept comes back as ``{"item": ..., "failure": reason}`` instead of frames:
-        its latents or frames turned NaN/Inf, or the pipeline call of its batch raised.
+        its prompt is no text a tokenizer takes, its latents or frames turned NaN/Inf, or the pipeline call
+        raised (for a batch, each clip is then tried alone, so a bad prompt fails only its own clip).
         """
         if self.pipeline is None:
             self.load_pipeline()
+        refused = {id(item): unencodable_text(item) for item in items}
+        renderable = [item for item in items if refused[id(item)] is None]
+        rendered = iter(self._render_batch(renderable) if renderable else [])
+        return [next(rendered) if refused[id(item)] is None else {"item": item, "failure": refused[id(item)]}
+                for item in items]
+
+    def _render_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # one CPU generator per item: the noise is the same on any device, rank and batch composition
         generators = [torch.Generator("cpu").manual_seed(int(item["seed"])) for item in items]
         negative_prompts = [item.get("negative_prompt") or self.negative_prompt for item in items]
@@ -188,10 +220,14 @@ class VideoGenerator(LightningModule):
                 **self.family.step_callback_arguments(watch.observe),
             )
         except Exception as error:
+            if len(items) > 1:  # counted below, by the calls of its clips alone
+                log.warning("a batch of %d clips failed (%s: %s); rendering them one by one", len(items),
+                            type(error).__name__, error)
+                return [clip for item in items for clip in self._render_batch([item])]
             self.failed_batches_in_a_row += 1
             if self.failed_batches_in_a_row >= MAX_FAILED_BATCHES_IN_A_ROW:
                 raise RunStopped(f"rendering failed for {self.failed_batches_in_a_row} batches in a row; "
-                                   f"stopping. Last error: {type(error).__name__}: {error}") from error
+                                 f"stopping. Last error: {type(error).__name__}: {error}") from error
             reason = f"rendering failed: {type(error).__name__}: {error}"
             return [{"item": item, "failure": reason} for item in items]
         self.failed_batches_in_a_row = 0
