@@ -60,7 +60,8 @@ def read_prompt_rows(prompts: str | list[str]) -> list[tuple[str, dict[str, Any]
     if not path.is_file():
         raise ConfigurationError(f"data.prompts: file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as file:  # line ends as written: CSV fields keep theirs
+            text = file.read()
     except UnicodeDecodeError as error:
         raise ConfigurationError(f"{path}: not UTF-8 text ({error})") from None
     reader = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[path.suffix.lower()]

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from samg_video.files.run_files import METRICS_FILE, SUMMARY_JSON
 from samg_video.files.records import read_lines
+from samg_video.files.run_files import METRICS_FILE, SUMMARY_JSON
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
 from samg_video.metrics.tradeoff import Z95, RunPoint, matched_alignment, mean_and_se
 

@@ -139,42 +139,55 @@ def test_a_broken_setup_stops_the_run_with_exit_3_in_one_line(workdir, tmp_path)
     assert len(lines_of(out / "failures.jsonl")) == 2  # the two batches before the run stopped
 
 
-def interrupt(args, cwd, wait_for):
-    """Start the CLI, send SIGINT (Ctrl-C) once ``wait_for()`` is true, and return (status, stderr)."""
+def interrupt(args, cwd, wait_for, signum=signal.SIGINT):
+    """Start the CLI, send ``signum`` (SIGINT: Ctrl-C) once ``wait_for()`` is true; (status, stderr, seconds
+    from the signal to the exit)."""
     process = subprocess.Popen([str(BIN / "lightning"), *map(str, args)], cwd=cwd, env=cli_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not wait_for() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
+    sent = time.monotonic()
     _, stderr = process.communicate(timeout=120)
-    return process.returncode, stderr
+    return process.returncode, stderr, time.monotonic() - sent
 
 
-def test_ctrl_c_while_starting_is_one_line_and_exit_130(workdir, tmp_path):
+# a scheduler's graceful stop (SIGTERM) is handled as Ctrl-C is, with the shell's status for it
+STOPS = {"ctrl-c": (signal.SIGINT, 130, "interrupted"), "sigterm": (signal.SIGTERM, 143, "stopped by SIGTERM")}
+
+
+@pytest.mark.parametrize("stop", STOPS)
+def test_a_stop_while_starting_is_one_line_and_the_signal_status(workdir, tmp_path, stop):
+    signum, status_wanted, words = STOPS[stop]
     started = time.monotonic()
-    status, stderr = interrupt(["predict", "-c", TINY_CONFIG, "--output_dir", tmp_path / "out"], workdir,
-                               lambda: time.monotonic() - started > 1.5)
-    assert status == 130 and "Traceback" not in stderr, stderr[-2000:]
-    assert stderr.strip().splitlines()[-1] == "samg-video: interrupted before rendering started; nothing was written"
+    status, stderr, _ = interrupt(["predict", "-c", TINY_CONFIG, "--output_dir", tmp_path / "out"], workdir,
+                                  lambda: time.monotonic() - started > 1.5, signum)
+    assert status == status_wanted and "Traceback" not in stderr, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == f"samg-video: {words} before rendering started; nothing was written"
     assert not (tmp_path / "out").exists()
 
 
-def test_ctrl_c_while_rendering_finishes_clips_in_flight_and_says_how_to_resume(workdir, tmp_path):
+@pytest.mark.parametrize("stop", STOPS)
+def test_a_stop_while_rendering_finishes_clips_in_flight_and_says_how_to_resume(workdir, tmp_path, stop):
+    signum, status_wanted, words = STOPS[stop]
     out = tmp_path / "out"
     prompts = "[" + ", ".join(f"clip number {i}" for i in range(8)) + "]"
     args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "1",
             "--model.class_path", "faults.SlowGenerator", *FAST]
-    status, stderr = interrupt(args, workdir, lambda: len(list(out.glob("*.json"))) >= 1)
-    assert status == 130 and "Traceback" not in stderr, stderr[-3000:]
+    status, stderr, seconds = interrupt(args, workdir, lambda: len(list(out.glob("*.json"))) >= 1, signum)
+    assert status == status_wanted and "Traceback" not in stderr, stderr[-3000:]
+    assert seconds < 15  # promptly: the clip in flight is abandoned, not the remaining clips rendered
     line = stderr.strip().splitlines()[-1]
-    assert re.fullmatch(rf"samg-video: interrupted after \d+ s; \d+ clips were finished into {re.escape(str(out))}; "
+    assert re.fullmatch(rf"samg-video: {words} after \d+ s; \d+ clips were finished into {re.escape(str(out))}; "
                         r"re-running the same command resumes", line), line
     finished = len(clip_videos(out))
-    assert 1 <= finished < 8 and len(lines_of(out / "metrics.jsonl")) == finished
+    assert 1 <= finished < 8 and len(lines_of(out / "metrics.jsonl")) >= finished  # whole lines only
+    assert not [p.name for p in out.glob(".*.tmp*")]
     resumed = run(args, cwd=workdir)
     assert resumed.returncode == 0 and len(clip_videos(out)) == 8
     assert f"resuming: {finished} of 8 clips are complete" in resumed.stderr
+    assert len(lines_of(out / "metrics.jsonl")) == 8
 
 
 # ---- the README: commands that exist, snippets that run -----------------------------------------------

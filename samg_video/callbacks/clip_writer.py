@@ -18,7 +18,6 @@ from samg_video.callbacks.loggers import log_sample
 from samg_video.errors import ConfigurationError, RunStopped, disk_full
 from samg_video.files.media import write_json, write_mp4, write_png
 from samg_video.files.records import append_line, drop_lines, remove_stale_run_temporaries
-from samg_video.files.run_files import FAILURES_FILE
 from samg_video.files.resume import (
     MEDIA_FILES,
     ResumePlan,
@@ -27,6 +26,7 @@ from samg_video.files.resume import (
     plan_resume,
     remove_stale_temporaries,
 )
+from samg_video.files.run_files import FAILURES_FILE
 
 log = logging.getLogger(__name__)
 

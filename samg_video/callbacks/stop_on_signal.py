@@ -1,38 +1,12 @@
-"""A scheduler's graceful stop (SIGTERM) ends a run as Ctrl-C does.
-
-Lightning's own SIGTERM handler only notes the signal, and its predict loop never looks at the note, so a
-SIGTERMed run would render every remaining clip. Here SIGTERM raises :class:`Terminated` (a
-``KeyboardInterrupt``) in the main thread: Lightning then finishes writing the clips already rendered,
-abandons the one being denoised, and stops; records are written whole or not at all, so a re-run resumes.
-"""
+"""Keeps the graceful SIGTERM stop of :mod:`samg_video.signals` in place while Lightning predicts."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-# the signals received so far in this process (the CLI gives the exit status 128 + the first one)
-received: list[int] = []
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: stop as on Ctrl-C."""
-
-
-def _stop(signum: int, frame: Any) -> None:
-    if received:  # stopping already: a second SIGTERM must not interrupt the clean-up
-        return
-    received.append(signum)
-    raise Terminated(f"received {signal.Signals(signum).name}")
-
-
-def stop_on_sigterm() -> None:
-    """Make SIGTERM stop this process gracefully (from the main thread only, as Python requires)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
+from samg_video.signals import stop_on_sigterm
 
 
 class StopOnSignal(Callback):

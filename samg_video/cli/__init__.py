@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 
-EXIT_INTERRUPTED = 130
-
 
 def main(args: list[str] | None = None) -> None:
-    """The entry point; Ctrl-C while torch, Lightning and diffusers import is one line, not a traceback."""
+    """The entry point; Ctrl-C or SIGTERM while torch, Lightning and diffusers import is one line, not a
+    traceback."""
+    from samg_video.signals import received, signal_status, stop_on_sigterm, stopped_by
+
+    stop_on_sigterm()
     try:
         from samg_video.cli.command import main as run
     except KeyboardInterrupt:
-        print("samg-video: interrupted before rendering started; nothing was written", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        print(f"samg-video: {stopped_by(received)} before rendering started; nothing was written", file=sys.stderr)
+        sys.exit(signal_status(received))
     run(args)
 
 

@@ -9,7 +9,6 @@ same command resumes).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 import traceback
@@ -21,7 +20,6 @@ from typing import Any
 from jsonargparse import ActionYesNo
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
-from samg_video.cli import EXIT_INTERRUPTED
 from samg_video.cli.argument_errors import explain_argument_error
 from samg_video.cli.console import configure_console, say
 from samg_video.cli.help import FULL_HELP_FLAG, requested_help
@@ -30,6 +28,7 @@ from samg_video.files.media import atomic_path
 from samg_video.files.records import locked
 from samg_video.files.resume import check_output_dir
 from samg_video.files.run_files import RUN_CONFIG_FILE
+from samg_video.signals import received, signal_status, stop_on_sigterm, stopped_by
 
 EXIT_DONE, EXIT_CLIPS_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
 # Lightning's own subcommands that this package does not offer
@@ -140,15 +139,6 @@ class SamgVideoCLI(LightningCLI):
         return [c for c in self.trainer.callbacks if isinstance(c, kind)]
 
 
-def _stopped_by(signals: list[int]) -> str:
-    return f"stopped by {signal.Signals(signals[0]).name}" if signals else "interrupted"
-
-
-def _signal_status(signals: list[int]) -> int:
-    """The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
-    return 128 + signals[0] if signals else EXIT_INTERRUPTED
-
-
 def leave_process_group() -> None:
     """End a distributed run together: Lightning leaves the process group up after ``predict``, and a process
     that exits while its communication threads still run can abort ("terminate called without an active
@@ -161,8 +151,6 @@ def leave_process_group() -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    from samg_video.callbacks.stop_on_signal import received, stop_on_sigterm
-
     args = list(sys.argv[1:] if args is None else args)
     configure_console()
     stop_on_sigterm()
@@ -192,12 +180,12 @@ def main(args: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         if debug:
             raise
-        say(f"{_stopped_by(received)} before rendering started; nothing was written")
-        sys.exit(_signal_status(received))
+        say(f"{stopped_by(received)} before rendering started; nothing was written")
+        sys.exit(signal_status(received))
     except Interrupted as interrupted:
-        say(f"{_stopped_by(received)} after {time.monotonic() - started:.0f} s; {interrupted}; re-running the same "
+        say(f"{stopped_by(received)} after {time.monotonic() - started:.0f} s; {interrupted}; re-running the same "
             "command resumes")
-        sys.exit(_signal_status(received))
+        sys.exit(signal_status(received))
     except ArgumentError as error:
         if debug:
             raise
@@ -216,9 +204,9 @@ def main(args: list[str] | None = None) -> None:
             sys.exit(EXIT_BAD_INPUT)
         full = disk_full(error)
         if full is not None:
-            where = f" writing {full.filename}" if full.filename else ""
-            say(f"error: the run stopped: no space left on the device{where} ({full.strerror}); free some space: "
-                "clips already finished are kept, and re-running the same command resumes")
+            where = f", writing {full.filename}" if full.filename else ""
+            say(f"error: the run stopped: the disk is full ({full.strerror}{where}); free some space; clips already "
+                "finished are kept, and re-running the same command resumes")
             sys.exit(EXIT_STOPPED)
         traceback.print_exc()
         say(f"error: the run stopped with an unexpected {type(error).__name__} (traceback above); clips already "

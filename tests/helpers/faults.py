@@ -80,3 +80,27 @@ class BrokenSetupGenerator(VideoGenerator):
     def load_pipeline(self) -> None:
         super().load_pipeline()
         self.pipeline = _BrokenPipeline(self.pipeline)
+
+
+class _PickyPipeline:
+    """The pipeline, except that a call whose prompts include one with ``explode`` raises, as a tokenizer
+    or a text encoder may on a prompt it cannot take."""
+
+    def __init__(self, pipeline: Any):
+        self.pipeline = pipeline
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipeline, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if any("explode" in prompt for prompt in kwargs["prompt"]):
+            raise ValueError("the text encoder cannot take this prompt")
+        return self.pipeline(*args, **kwargs)
+
+
+class PickyGenerator(VideoGenerator):
+    """Pipeline calls fail for batches holding a prompt with ``explode``; the others render as usual."""
+
+    def load_pipeline(self) -> None:
+        super().load_pipeline()
+        self.pipeline = _PickyPipeline(self.pipeline)
