@@ -6,6 +6,7 @@ import logging
 import sys
 
 import pytest
+import torch
 import yaml
 from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, clip_videos, run
 
@@ -82,6 +83,10 @@ BAD_PROMPT_FILES = {
     "broken.jsonl": '{"prompt": "a cat"}\n{"prompt": "a dog"\n',
     "no_prompt.jsonl": '{"prompt": "a cat"}\n{"seed": 3}\n',
     "same_id.jsonl": '{"prompt": "a cat", "id": "pet"}\n{"prompt": "a dog", "id": "pet"}\n',
+    "infinite_seed.jsonl": '{"prompt": "a cat", "seed": Infinity}\n',
+    "fractional_seed.jsonl": '{"prompt": "a cat", "seed": 1.5}\n',
+    "boolean_seed.jsonl": '{"prompt": "a cat", "seed": true}\n',
+    "reserved_id.jsonl": '{"prompt": "a cat", "id": "summary"}\n',
 }
 SAMG_OPTIONS = "w_min, w_max, energy, norm_scope"
 
@@ -122,6 +127,28 @@ BAD_INPUTS = [
         (["--trainer.devics", "2"], "unrecognized arguments: --trainer.devics 2"),
         (["--model.source", "THUDM/CogVideoX-2b"], "cannot load the cogvideox model 'THUDM/CogVideoX-2b'"),
 ]
+BAD_INPUTS += [  # 0 is a value, not "unset"; the trainer's, the output folder's and the prompt file's limits
+        (["--model.num_frames", "0"], "model.num_frames=0 cannot be produced by CogVideoX: 4k+1 frames"),
+        (["--model.height", "0"], "model.height=0 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
+        (["--model.fps", "0"], "model.fps=0 is not valid; it must be a whole number >= 1"),
+        (["--model.width", "1600000"], "model.width=1600000 is too large; samg-video renders at most 4096 pixels"),
+        (["--trainer.devices", "0"], "trainer: `Trainer(devices='0')` value is not a valid input using cpu accelerator"),
+        (["--trainer.devices", "-1"], "trainer: `devices` selected with `CPUAccelerator` should be an int > 0"),
+        (["--trainer.accelerator", "cpux"], "trainer: You selected an invalid accelerator name: `accelerator='cpux'`"),
+        (["--output_dir", "/proc/samg-video-out"], "--output_dir /proc/samg-video-out cannot be created: No such file"),
+        (["--output_dir", "/sys/samg-video-out"], "--output_dir /sys/samg-video-out cannot be created: Operation not "
+                                                  "permitted"),
+        (["--output_dir", ""], "--output_dir is empty; give the folder to write into"),
+        (["--data.prompts", "[]"], "data.prompts is an empty list; give at least one prompt"),
+        (["--data.prompts", "{dir}/infinite_seed.jsonl"], "infinite_seed.jsonl:1: 'seed'=Infinity is not a whole number"),
+        (["--data.prompts", "{dir}/fractional_seed.jsonl"], "fractional_seed.jsonl:1: 'seed'=1.5 is not a whole number"),
+        (["--data.prompts", "{dir}/boolean_seed.jsonl"], "boolean_seed.jsonl:1: 'seed'=true is not a whole number"),
+        (["--data.prompts", "{dir}/reserved_id.jsonl"], "reserved_id.jsonl:1: id 'summary' is the name of one of the "
+                                                        "run's own files; choose another (reserved: errors, failures, "
+                                                        "metrics, run_config, summary)"),
+]
+if not torch.cuda.is_available():
+    BAD_INPUTS.append((["--trainer.accelerator", "gpu"], "trainer: No supported gpu backend found!"))
 if importlib.util.find_spec("mlflow") is None:  # a logger whose package is missing
     BAD_INPUTS.append((["--trainer.logger", "MLFlowLogger"],
                        "a configured class needs a package that is not installed: Requirement 'mlflow"))
@@ -144,7 +171,7 @@ def assert_failed_cleanly(returncode, stderr, message, tmp_path, workdir, inputs
     assert returncode == 2
     errors = [line for line in stderr.splitlines() if line.startswith("samg-video: error:")]
     assert len(errors) == 1 and message.replace("{dir}", str(inputs)) in errors[0], stderr[-2000:]
-    assert "Traceback" not in stderr and "usage:" not in stderr
+    assert "Traceback" not in stderr and "usage:" not in stderr and "Seed set" not in stderr
     assert not (tmp_path / "out").exists() and list(workdir.iterdir()) == []
     assert sorted(p.name for p in inputs.iterdir()) == sorted([*BAD_PROMPT_FILES, "a_file"])  # inputs untouched
 

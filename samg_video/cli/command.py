@@ -92,8 +92,7 @@ class SamgVideoCLI(LightningCLI):
                                      "--help-all)") from error
 
     def before_predict(self) -> None:
-        from samg_video.callbacks import ClipWriter
-        from samg_video.callbacks.stop_on_signal import StopOnSignal
+        from samg_video.callbacks import ClipWriter, StopOnSignal
 
         if not self._callbacks(StopOnSignal):
             self.trainer.callbacks.append(StopOnSignal())
