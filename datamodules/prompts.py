@@ -17,11 +17,12 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from datamodules.rank_share import rank_share
 from samg_video.errors import ConfigurationError
@@ -191,6 +192,8 @@ class PromptDataModule(LightningDataModule):
         super().__init__()
         # with fewer clips than ranks (say, resuming with three left on eight GPUs) some ranks have none
         self.allow_zero_length_dataloader_with_multiple_devices = True
+        # set by the clip writer: batches to render after this rank's own (see BatchStream)
+        self.more_batches: Callable[[], Iterable[list[dict[str, Any]]]] | None = None
         for name, value in (("batch_size", batch_size), ("videos_per_prompt", videos_per_prompt),
                             ("num_shards", num_shards)):
             if not isinstance(value, int) or value < 1:
@@ -206,9 +209,21 @@ class PromptDataModule(LightningDataModule):
         # batches are made from the whole list and then shared out, so which clips share a pipeline call
         # does not depend on the number of ranks; items carry text, not tensors
         batches = [self.items[i:i + self.batch_size] for i in range(0, len(self.items), self.batch_size)]
-        return DataLoader(batches, batch_size=1, sampler=rank_share(batches, self.trainer), collate_fn=the_batch)
+        share = rank_share(batches, self.trainer)
+        mine = [batches[i] for i in share] if share is not None else batches
+        return DataLoader(BatchStream(mine, self.more_batches), batch_size=None, collate_fn=list)
 
 
-def the_batch(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The one batch of prompts a loader step takes (the loader's own batch size is 1 batch)."""
-    return list(batches[0])
+class BatchStream(IterableDataset):
+    """This rank's batches, then whatever ``more()`` yields once they are done (the clip writer's clips that
+    another run into the same folder held, and left)."""
+
+    def __init__(self, batches: list[list[dict[str, Any]]],
+                 more: Callable[[], Iterable[list[dict[str, Any]]]] | None = None):
+        self.batches, self.more = batches, more
+        self.clip_count = sum(len(batch) for batch in batches)
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        yield from self.batches
+        if self.more is not None:
+            yield from self.more()

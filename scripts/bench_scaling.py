@@ -1,7 +1,8 @@
 """Scaling and resume benchmark on the tiny offline model, through the real CLI.
 
-1. Clips per minute with 1 rank (2 threads) and 2 DDP ranks on the CPU (1 thread each, so that they do not
-   fight over the cores). Start-up (imports, DDP start, model build) is measured by an immediate re-run
+1. Clips per minute with 1 rank (2 threads), 2 DDP ranks on the CPU (1 thread each, so that they do not
+   fight over the cores) and 2 identical runs started together into one folder (1 thread each; they share
+   the clips through claims). Start-up (imports, DDP start, model build) is measured by an immediate re-run
    that finds every clip complete, and taken out: clips/min = clips / (render run - re-run) * 60.
 2. Resume cost: the wall time of re-running a fully complete folder of 100 clips, beyond start-up. Start-up
    here is the re-run of the same folder with a one-prompt list (same imports, config, folder), so the
@@ -29,15 +30,18 @@ LIGHTNING = Path(sys.executable).parent / "lightning"
 CORES = 2
 
 
-def cli(args: list[str], threads: int) -> float:
-    """Wall seconds of one ``lightning predict`` run; fails loudly if the run fails."""
+def cli(args: list[str], threads: int, copies: int = 1) -> float:
+    """Wall seconds of ``copies`` identical ``lightning predict`` runs started together (until the last
+    ends); fails loudly if a run fails."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     start = time.perf_counter()
-    result = subprocess.run([str(LIGHTNING), "predict", "-c", str(CONFIG), *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    runs = [subprocess.Popen([str(LIGHTNING), "predict", "-c", str(CONFIG), *args], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(copies)]
+    errors = [run.communicate()[1] for run in runs]
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"bench_scaling: run failed ({' '.join(args)}):\n{result.stderr[-2000:]}")
+    for run, error in zip(runs, errors):
+        if run.returncode != 0:
+            sys.exit(f"bench_scaling: run failed ({' '.join(args)}):\n{error[-2000:]}")
     return elapsed
 
 
@@ -47,15 +51,20 @@ def prompts_file(directory: Path, count: int, name: str) -> Path:
     return path
 
 
-def throughput(work: Path, clips: int, ranks: int, repeats: int) -> dict[str, float]:
+def throughput(work: Path, clips: int, ranks: int, repeats: int, copies: int = 1) -> dict[str, float]:
+    """``ranks`` DDP ranks in one run, or ``copies`` identical single-rank runs into one folder."""
     prompts = prompts_file(work, clips, f"throughput_{clips}.txt")
     strategy = ["--trainer.devices", str(ranks)] + (["--trainer.strategy", "ddp"] if ranks > 1 else [])
+    # identical runs wait for each other, so that the last to finish ends when every clip is complete
+    together = ["--wait_for_others"] if copies > 1 else []
+    threads = CORES // (ranks * copies)
     renders, restarts = [], []
     for repeat in range(repeats):
-        out = work / f"ranks{ranks}_{repeat}"
-        args = ["--data.prompts", str(prompts), "--output_dir", str(out), "--trainer.accelerator", "cpu", *strategy]
-        renders.append(cli(args, threads=CORES // ranks))
-        restarts.append(cli(args, threads=CORES // ranks))  # everything complete: start-up only
+        out = work / f"ranks{ranks}_copies{copies}_{repeat}"
+        args = ["--data.prompts", str(prompts), "--output_dir", str(out), "--trainer.accelerator", "cpu", *strategy,
+                *together]
+        renders.append(cli(args, threads=threads, copies=copies))
+        restarts.append(cli(args, threads=threads, copies=copies))  # everything complete: start-up only
         shutil.rmtree(out)
     render, restart = statistics.median(renders), statistics.median(restarts)
     return {"render_s": render, "startup_s": restart, "clips_per_min": clips / (render - restart) * 60.0}
@@ -98,12 +107,13 @@ def main() -> None:
         work = Path(directory)
         one = throughput(work, args.clips, 1, args.repeats)
         two = throughput(work, args.clips, 2, args.repeats)
+        shared = throughput(work, args.clips, 1, args.repeats, copies=2)
         resume = resume_cost(work, args.resume_clips, args.repeats)
     print(f"tiny CogVideoX (32x64, 9 frames, 4 steps, batch 2), {args.clips} clips, CPU with {CORES} cores, "
           f"median of {args.repeats}\n")
     print("| ranks x threads | render run (s) | start-up (s) | clips/min | vs 1 rank |")
     print("|---|---|---|---|---|")
-    for label, row in (("1 x 2", one), ("2 x 1 (DDP)", two)):
+    for label, row in (("1 x 2", one), ("2 x 1 (DDP)", two), ("2 identical runs x 1, one folder", shared)):
         print(f"| {label} | {row['render_s']:.1f} | {row['startup_s']:.1f} | {row['clips_per_min']:.1f} | "
               f"{row['clips_per_min'] / one['clips_per_min']:.2f}x |")
     print(f"\n| resume of a complete folder | wall (s) |\n|---|---|")

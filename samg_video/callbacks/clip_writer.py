@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_sample
 from samg_video.errors import ConfigurationError, RunStopped, disk_full
 from samg_video.files.media import write_json, write_mp4, write_png
-from samg_video.files.records import append_line, drop_lines, remove_stale_run_temporaries
+from samg_video.files.claims import ClaimBook, ClaimState
+from samg_video.files.records import append_line, deduplicate_lines, drop_lines, remove_stale_run_temporaries
 from samg_video.files.resume import (
     MEDIA_FILES,
     ResumePlan,
@@ -26,9 +29,14 @@ from samg_video.files.resume import (
     plan_resume,
     remove_stale_temporaries,
 )
-from samg_video.files.run_files import FAILURES_FILE
+from samg_video.files.run_files import FAILURES_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
+
+# how often a run waiting for other runs' clips (wait_for_others) looks again
+CLAIM_POLL_SECONDS = 1.0
+# the run's counts over all ranks: failed and written here, complete and failed in other runs, still in theirs
+TOTALS = ("failed", "written", "elsewhere", "failed_elsewhere", "still_elsewhere")
 
 
 class ClipWriter(BasePredictionWriter):
@@ -58,8 +66,12 @@ class ClipWriter(BasePredictionWriter):
     """
 
     def __init__(self, output_dir: str | None = None, lossless: bool = False, crf: int = 18,
-                 background: bool | None = None, overwrite: bool = False, logged_samples: int = 4):
+                 background: bool | None = None, overwrite: bool = False, logged_samples: int = 4,
+                 wait_for_others: bool = False, claim_timeout: float = 60.0):
         super().__init__(write_interval="batch")
+        if not isinstance(claim_timeout, (int, float)) or isinstance(claim_timeout, bool) or claim_timeout <= 0:
+            raise ConfigurationError(f"ClipWriter claim_timeout={claim_timeout!r} is not valid; it must be a number "
+                                     "of seconds > 0")
         if not isinstance(crf, int) or not 0 <= crf <= 51:
             raise ConfigurationError(f"ClipWriter crf={crf!r} is not valid; it must be a whole number in [0, 51]")
         if not isinstance(logged_samples, int) or logged_samples < 0:
@@ -71,6 +83,13 @@ class ClipWriter(BasePredictionWriter):
         self.crf = crf
         self.background = background
         self.overwrite = overwrite
+        self.wait_for_others = wait_for_others
+        self.claim_timeout = float(claim_timeout)
+        self.claims: ClaimBook | None = None
+        self.deferred: dict[str, dict[str, Any]] = {}  # clips another run was rendering when this one came by
+        self.skipped_on_rank = 0
+        self.elsewhere = {"complete": 0, "failed": 0}  # clips of this run's list that other runs finished
+        self.totals: dict[str, int] | None = None  # over all ranks, at the end of the run
         self.work: BackgroundWork | None = None
         self.plan: ResumePlan | None = None
         self.failed_on_rank = 0
@@ -86,12 +105,18 @@ class ClipWriter(BasePredictionWriter):
         self.work = BackgroundWork("clip-writer", enabled=background)
         self.failed_on_rank = self.failed_clips = self.written_on_rank = 0
         self.disk_full = None
+        self.claims = ClaimBook(self.directory, self.claim_timeout)
+        self.deferred, self.elsewhere = {}, {"complete": 0, "failed": 0}
+        self.skipped_on_rank = 0  # clips of this rank's list taken out of their batch: another run has them
+        self.totals = None
         self.sample_loggers = list(trainer.loggers) if trainer.is_global_zero else []
         self.samples_left = self.logged_samples
         datamodule = trainer.datamodule
         if isinstance(getattr(datamodule, "items", None), list) and hasattr(pl_module, "clip_settings"):
             self.plan = self._plan_on_rank_zero(trainer, datamodule.items, pl_module)
             datamodule.items = self.plan.to_render
+            # after its own list, the loader asks for the clips other runs held when this one came by
+            datamodule.more_batches = self.leftover_batches
             if trainer.is_global_zero:
                 log.info(self.plan.summary(self.directory))
 
@@ -103,7 +128,7 @@ class ClipWriter(BasePredictionWriter):
             try:
                 outcome = plan_resume(self.directory, items, pl_module.clip_settings(),
                                       pl_module.negative_prompt, self.overwrite)
-                self._forget(trainer, [item["id"] for item in outcome.to_render])
+                self._repair()
             except Exception as error:  # every rank raises it, rather than others waiting forever
                 outcome = error
         outcome = trainer.strategy.broadcast(outcome, src=0)
@@ -111,14 +136,61 @@ class ClipWriter(BasePredictionWriter):
             raise outcome
         return outcome
 
-    def _forget(self, trainer: Any, ids: list[str]) -> None:
-        """Drop what earlier runs recorded about the clips this run renders: their outcome is decided anew."""
-        remove_stale_temporaries(self.directory, ids)
+    def _repair(self) -> None:
+        """What killed runs and older versions left: temporaries of the run's files, several lines per clip."""
         remove_stale_run_temporaries(self.directory)
+        for name in (METRICS_FILE, FAILURES_FILE):
+            deduplicate_lines(self.directory / name)
+
+    def _forget(self, trainer: Any, ids: list[str]) -> None:
+        """Drop what earlier runs recorded about clips this run has just claimed: their outcome is decided
+        anew (done per claim, not at the start: another run may be finishing them until then)."""
+        remove_stale_temporaries(self.directory, ids)
         drop_lines(self.directory / FAILURES_FILE, ids)
         for callback in trainer.callbacks:
             if callback is not self and hasattr(callback, "forget_clips"):
                 callback.forget_clips(ids)
+
+    # ---- claims: any number of runs into one folder ----------------------------------------------
+    def on_predict_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int,
+                               dataloader_idx: int = 0) -> None:
+        """Keep in the batch only the clips this run could claim (the step renders the batch it is given)."""
+        if self.plan is None or not isinstance(batch, list):
+            return
+        replacing = set(self.plan.replaced)
+        claimed = []
+        for item in batch:
+            if self.claims.claim(item["id"], even_if_complete=item["id"] in replacing):
+                claimed.append(item)
+            elif self.claims.state(item["id"]) is ClaimState.COMPLETE:
+                self.elsewhere["complete"] += 1
+            else:
+                self.deferred[item["id"]] = item
+        if claimed:
+            self._forget(trainer, [item["id"] for item in claimed])
+        self.skipped_on_rank += len(batch) - len(claimed)
+        batch[:] = claimed
+
+    def leftover_batches(self) -> Iterator[list[dict[str, Any]]]:
+        """Batches of one clip each, for the clips another run was rendering when this one came by and
+        whose run has since died; with ``wait_for_others``, waits until the others are finished."""
+        while self.deferred:
+            for clip_id, item in list(self.deferred.items()):
+                state = self.claims.state(clip_id)
+                if state is ClaimState.HELD:
+                    continue
+                del self.deferred[clip_id]
+                if state is ClaimState.STALE:
+                    self.skipped_on_rank -= 1
+                    yield [item]  # taken over at its batch start
+                elif state is ClaimState.COMPLETE:
+                    self.elsewhere["complete"] += 1
+                else:  # released without a JSON: the other run recorded it as failed
+                    self.elsewhere["failed"] += 1
+            if self.deferred:
+                if not self.wait_for_others:
+                    return
+                time.sleep(CLAIM_POLL_SECONDS)
 
     # ---- per batch ------------------------------------------------------------------------------
     def write_on_batch_end(self, trainer: Any, pl_module: Any, prediction: list[dict], batch_indices: Any,
@@ -146,6 +218,7 @@ class ClipWriter(BasePredictionWriter):
                     self.samples_left -= 1
                     log_sample(self.sample_loggers, item["id"], clip["frames"], path, clip.get("media") != "image")
                 self.written_on_rank += 1
+                self.claims.release(item["id"])
                 return path
         self.failed_on_rank += 1
         log.warning("clip %s failed: %s", item["id"], reason)
@@ -156,6 +229,7 @@ class ClipWriter(BasePredictionWriter):
             log.error("clip %s failed and its failure could not be recorded in %s: %s", item["id"],
                       self.directory / FAILURES_FILE, error)
             self.disk_full = self.disk_full or disk_full(error)
+        self.claims.release(item["id"])
         return None
 
     def _write(self, clip: dict[str, Any], pl_module: Any) -> Path:
@@ -210,6 +284,8 @@ class ClipWriter(BasePredictionWriter):
                 self.work.drain()
             except Exception as error:
                 log.error("writing the remaining clips failed: %s", error)
+        if self.claims is not None:  # the clips this run will not finish are free for the next run at once
+            self.claims.release_all()
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         """Called on every rank after a run that did not crash, also on ranks that had no clip to render
@@ -219,18 +295,29 @@ class ClipWriter(BasePredictionWriter):
         self.work.drain()
         self.work.close()
         self.work = None
-        count = torch.tensor(self.failed_on_rank, device=trainer.strategy.root_device)
-        self.failed_clips = int(trainer.strategy.reduce(count, reduce_op="sum"))
+        self.claims.release_all()
+        counts = torch.tensor([self.failed_on_rank, self.written_on_rank, self.elsewhere["complete"],
+                               self.elsewhere["failed"], len(self.deferred)], device=trainer.strategy.root_device)
+        self.totals = dict(zip(TOTALS, (int(n) for n in trainer.strategy.reduce(counts, reduce_op="sum"))))
+        self.failed_clips = self.totals["failed"]
 
     def account(self) -> tuple[bool, str]:
         """Whether some clips failed, and the run's last line."""
         complete = len(self.plan.complete) if self.plan is not None else 0
-        attempted = len(self.plan.to_render) if self.plan is not None else 0
-        rendered = attempted - self.failed_clips
-        skipped = f", {complete} already complete" if complete else ""
-        if self.failed_clips:
-            return True, (f"{self.failed_clips} of {attempted} clips failed; see {self.directory / FAILURES_FILE} "
-                       f"(re-running the same command retries them); {rendered} rendered{skipped}, in {self.directory}")
-        if not attempted:
+        totals = self.totals or dict.fromkeys(TOTALS, 0)
+        failed, rendered = totals["failed"], totals["written"]
+        notes = [f"{complete} already complete"] if complete else []
+        if totals["elsewhere"]:
+            notes.append(f"{totals['elsewhere']} rendered by other runs into the same folder")
+        if totals["failed_elsewhere"]:
+            notes.append(f"{totals['failed_elsewhere']} failed in other runs")
+        others = "".join(f", {note}" for note in notes)
+        still = (f"; {totals['still_elsewhere']} are still being rendered by other runs (--wait_for_others waits for "
+                 "them, so that the summary covers every clip)" if totals["still_elsewhere"] else "")
+        if failed:
+            return True, (f"{failed} of {failed + rendered} clips failed; see {self.directory / FAILURES_FILE} "
+                          f"(re-running the same command retries them); {rendered} rendered{others}, in "
+                          f"{self.directory}{still}")
+        if not rendered and not totals["elsewhere"] and not totals["still_elsewhere"]:
             return False, f"done: nothing to render, all {complete} clips are complete in {self.directory}"
-        return False, f"done: {rendered} clips rendered{skipped}, none failed; outputs in {self.directory}"
+        return False, f"done: {rendered} clips rendered, none failed{others}; outputs in {self.directory}{still}"

@@ -36,9 +36,11 @@ class ClipProgressBar(TQDMProgressBar):
     def on_predict_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
                              dataloader_idx: int = 0) -> None:
         self._clips_done += len(batch)
+        # clips that other runs into the same folder rendered count as done here too
+        elsewhere = sum(getattr(callback, "skipped_on_rank", 0) for callback in trainer.callbacks)
         bar = self.predict_progress_bar
         if not bar.disable:
-            bar.n = self._clips_done
+            bar.n = min(self._clips_done + elsewhere, bar.total or float("inf"))
             bar.refresh()
 
 
@@ -48,6 +50,8 @@ def _clips_on_this_rank(trainer: Any) -> int | None:
     loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
     if loader is None:
         return None
+    if hasattr(loader.dataset, "clip_count"):  # a stream of batches
+        return loader.dataset.clip_count
     sampler = getattr(getattr(loader, "batch_sampler", None), "sampler", None) or getattr(loader, "sampler", None)
     try:
         indices = list(sampler)

@@ -75,6 +75,10 @@ class SamgVideoCLI(LightningCLI):
         parser.add_argument("--overwrite", action=ActionYesNo, default=False,
                             help="Render again, and replace, clips already complete in --output_dir "
                                  "(by default a re-run renders only the clips that are not complete).")
+        parser.add_argument("--wait_for_others", action=ActionYesNo, default=False,
+                            help="When other runs into the same --output_dir still render clips of this run's "
+                                 "list, wait for them to finish (so that this run's summary covers every clip); "
+                                 "by default the run ends, saying how many they still render.")
         parser.link_arguments("output_dir", "trainer.default_root_dir")
 
     def before_instantiate_classes(self) -> None:
@@ -99,6 +103,7 @@ class SamgVideoCLI(LightningCLI):
         config = self.config[self.subcommand]
         for writer in self._callbacks(ClipWriter):
             writer.overwrite = writer.overwrite or bool(config["overwrite"])
+            writer.wait_for_others = writer.wait_for_others or bool(config["wait_for_others"])
 
     def predict(self, model: Any, datamodule: Any = None, return_predictions: bool | None = None,
                 **kwargs: Any) -> Any:

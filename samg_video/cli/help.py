@@ -108,7 +108,8 @@ def guidance_help(name: str) -> str:
 def predict_help() -> str:
     guidance = guidance_classes()
     lines = [
-        "usage: lightning predict -c CONFIG [--output_dir DIR] [--overwrite] [--SECTION.OPTION VALUE ...]",
+        "usage: lightning predict -c CONFIG [--output_dir DIR] [--overwrite] [--wait_for_others] "
+        "[--SECTION.OPTION VALUE ...]",
         "",
         "Renders clips with a diffusers pipeline and a guidance method (SAMG, CFG, ...), or scores existing",
         "clips, as the config says (configs/*.yaml). Every option of the config can also be set here, with",
@@ -118,6 +119,8 @@ def predict_help() -> str:
         "  -c, --config CONFIG  a YAML config; may be given more than once, later ones override",
         "  --output_dir DIR  (default: outputs) where clips, metadata, metrics and run_config.yaml go",
         "  --overwrite  render again, and replace, clips already complete in --output_dir",
+        "  --wait_for_others  when other runs into the same --output_dir still render clips of this list, wait",
+        "      for them (the last run's summary then covers every clip); by default the run ends and says so",
         "  --seed_everything N  Lightning's global seed (clip noise comes from each clip's own seed)",
         "  --return_predictions true  keep every clip's frames in memory and return them (default: false)",
         "  --print_config  print the resolved config and exit",

@@ -131,3 +131,34 @@ _RUN_TEMPORARY = re.compile(
     r"\.(?P<stem>" + "|".join(re.escape(Path(n).stem) for n in RUN_FILES) + r")\.[^.]+\.tmp(?P<suffix>"
     + "|".join(sorted({re.escape(Path(n).suffix) for n in RUN_FILES})) + ")"
 )
+
+
+def deduplicate_lines(path: Path) -> int:
+    """Keep one line per clip id, the last (older versions could write two for a clip); returns how many
+    lines were removed."""
+    if not path.is_file():
+        return 0
+    with locked(path):
+        texts = [text for text in json_lines(path.read_text(encoding="utf-8")) if text.strip()]
+        last: dict[str, int] = {}
+        for number, text in enumerate(texts):
+            try:
+                last[str(json.loads(text).get("id"))] = number
+            except (json.JSONDecodeError, AttributeError):
+                continue  # a damaged line: left for the readers to skip
+        wanted = set(last.values())
+        kept = [text for number, text in enumerate(texts) if number in wanted or not _parses(text)]
+        removed = len(texts) - len(kept)
+        if removed:
+            with atomic_path(path) as temporary:
+                temporary.write_text("".join(text + "\n" for text in kept), encoding="utf-8")
+    if removed:
+        log.warning("%s held %d duplicated lines (from an older version); kept one line per clip", path, removed)
+    return removed
+
+
+def _parses(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False

@@ -191,6 +191,8 @@ class VideoGenerator(LightningModule):
         its prompt is no text a tokenizer takes, its latents or frames turned NaN/Inf, or the pipeline call
         raised (for a batch, each clip is then tried alone, so a bad prompt fails only its own clip).
         """
+        if not items:  # every clip of the batch is another run's (see ClipWriter)
+            return []
         if self.pipeline is None:
             self.load_pipeline()
         refused = {id(item): unencodable_text(item) for item in items}
