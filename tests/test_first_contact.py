@@ -11,6 +11,8 @@ import time
 import pytest
 from cli_runs import BIN, FAST, ROOT, TINY_CONFIG, cli_env, clip_videos, lines_of, run
 
+from samg_video.files.resume import complete_metadata
+
 README = ROOT / "README.md"
 
 
@@ -168,22 +170,27 @@ def test_a_stop_while_starting_is_one_line_and_the_signal_status(workdir, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("stop", STOPS)
-def test_a_stop_while_rendering_finishes_clips_in_flight_and_says_how_to_resume(workdir, tmp_path, stop):
-    signum, status_wanted, words = STOPS[stop]
+def complete_clips(out):
+    return [p for p in out.glob("clip-number-*.json") if complete_metadata(out, p.stem) is not None]
+
+
+def test_sigterm_then_ctrl_c_while_rendering_finish_clips_in_flight_and_a_rerun_completes(workdir, tmp_path):
     out = tmp_path / "out"
     prompts = "[" + ", ".join(f"clip number {i}" for i in range(8)) + "]"
     args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "1",
             "--model.class_path", "faults.SlowGenerator", *FAST]
-    status, stderr, seconds = interrupt(args, workdir, lambda: len(list(out.glob("*.json"))) >= 1, signum)
-    assert status == status_wanted and "Traceback" not in stderr, stderr[-3000:]
-    assert seconds < 15  # promptly: the clip in flight is abandoned, not the remaining clips rendered
-    line = stderr.strip().splitlines()[-1]
-    assert re.fullmatch(rf"samg-video: {words} after \d+ s; \d+ clips were finished into {re.escape(str(out))}; "
-                        r"re-running the same command resumes", line), line
-    finished = len(clip_videos(out))
-    assert 1 <= finished < 8 and len(lines_of(out / "metrics.jsonl")) >= finished  # whole lines only
-    assert not [p.name for p in out.glob(".*.tmp*")]
+    finished = 0
+    for stop in ("sigterm", "ctrl-c"):  # the second stop hits the resumed run
+        signum, status_wanted, words = STOPS[stop]
+        status, stderr, seconds = interrupt(args, workdir, lambda: len(complete_clips(out)) > finished, signum)
+        assert status == status_wanted and "Traceback" not in stderr, stderr[-3000:]
+        assert seconds < 15  # promptly: the clip in flight is abandoned, not the remaining clips rendered
+        line = stderr.strip().splitlines()[-1]
+        assert re.fullmatch(rf"samg-video: {words} after \d+ s; \d+ clips were finished into "
+                            rf"{re.escape(str(out))}; re-running the same command resumes", line), line
+        assert finished < len(complete_clips(out)) < 8 and len(lines_of(out / "metrics.jsonl")) >= finished
+        assert not [p.name for p in out.glob(".*.tmp*")]  # every record whole, no temporary left
+        finished = len(complete_clips(out))
     resumed = run(args, cwd=workdir)
     assert resumed.returncode == 0 and len(clip_videos(out)) == 8
     assert f"resuming: {finished} of 8 clips are complete" in resumed.stderr

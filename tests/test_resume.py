@@ -118,10 +118,13 @@ def test_rerun_renders_only_missing_clips_and_overwrite_renders_all(workdir, tmp
     assert len(before) == 6 and len(lines_of(out / "metrics.jsonl")) == 3
     dog = next(p for p in out.glob("a-dog-*.json"))
     dog.unlink()  # as if the run had been killed between the dog's mp4 and its JSON
+    metrics = out / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() * 3)  # as older versions could leave it after concurrent runs
 
     result = run(args, cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming: 2 of 3 clips are complete" in result.stderr + result.stdout
+    assert "held 6 duplicated lines (from an older version); kept one line per clip" in result.stderr
     after = fingerprints(out)
     assert {k: v for k, v in after.items() if not k.startswith("a-dog")} == \
            {k: v for k, v in before.items() if not k.startswith("a-dog")}

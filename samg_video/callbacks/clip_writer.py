@@ -18,8 +18,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_sample
 from samg_video.errors import ConfigurationError, RunStopped, disk_full
-from samg_video.files.media import write_json, write_mp4, write_png
 from samg_video.files.claims import ClaimBook, ClaimState
+from samg_video.files.media import write_json, write_mp4, write_png
 from samg_video.files.records import append_line, deduplicate_lines, drop_lines, remove_stale_run_temporaries
 from samg_video.files.resume import (
     MEDIA_FILES,
