@@ -3,7 +3,11 @@ tensors of every layout, within float32 rounding."""
 
 import pytest
 import torch
-from diffusers.guiders import AdaptiveProjectedGuidance, ClassifierFreeGuidance, ClassifierFreeZeroStarGuidance
+from diffusers.guiders import (
+    AdaptiveProjectedGuidance,
+    ClassifierFreeGuidance,
+    ClassifierFreeZeroStarGuidance,
+)
 from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
 from samg_video.errors import ConfigurationError

@@ -116,6 +116,12 @@ def test_a_render_and_its_rerun_end_with_one_line_saying_what_happened(workdir, 
     again = run(args, cwd=workdir)
     assert again.returncode == 0
     assert last_line(again) == f"samg-video: done: nothing to render, all 2 clips are complete in {out}"
+    # the same folder with other guidance: refused before rendering, the clips untouched
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    refused = run(args + ["--model.guidance.init_args.w_max", "8.0"], cwd=workdir)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "guidance.init_args.w_max was 9.6, this run has 8.0" in last_line(refused)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_a_bug_stops_the_run_with_exit_3_and_keeps_finished_clips(workdir, tmp_path):
@@ -176,9 +182,10 @@ def complete_clips(out):
 
 def test_sigterm_then_ctrl_c_while_rendering_finish_clips_in_flight_and_a_rerun_completes(workdir, tmp_path):
     out = tmp_path / "out"
-    prompts = "[" + ", ".join(f"clip number {i}" for i in range(8)) + "]"
-    args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "1",
-            "--model.class_path", "faults.SlowGenerator", *FAST]
+    prompts = "[" + ", ".join(f"clip number {i}" for i in range(6)) + "]"
+    stock = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "1",
+             *FAST]
+    args = [*stock, "--model.class_path", "faults.SlowGenerator"]  # a second per clip: time to stop it mid-run
     finished = 0
     for stop in ("sigterm", "ctrl-c"):  # the second stop hits the resumed run
         signum, status_wanted, words = STOPS[stop]
@@ -188,13 +195,13 @@ def test_sigterm_then_ctrl_c_while_rendering_finish_clips_in_flight_and_a_rerun_
         line = stderr.strip().splitlines()[-1]
         assert re.fullmatch(rf"samg-video: {words} after \d+ s; \d+ clips were finished into "
                             rf"{re.escape(str(out))}; re-running the same command resumes", line), line
-        assert finished < len(complete_clips(out)) < 8 and len(lines_of(out / "metrics.jsonl")) >= finished
+        assert finished < len(complete_clips(out)) < 6 and len(lines_of(out / "metrics.jsonl")) >= finished
         assert not [p.name for p in out.glob(".*.tmp*")]  # every record whole, no temporary left
         finished = len(complete_clips(out))
-    resumed = run(args, cwd=workdir)
-    assert resumed.returncode == 0 and len(clip_videos(out)) == 8
-    assert f"resuming: {finished} of 8 clips are complete" in resumed.stderr
-    assert len(lines_of(out / "metrics.jsonl")) == 8
+    resumed = run(stock, cwd=workdir)  # the same clips, without the wait
+    assert resumed.returncode == 0 and len(clip_videos(out)) == 6
+    assert f"resuming: {finished} of 6 clips are complete" in resumed.stderr
+    assert len(lines_of(out / "metrics.jsonl")) == 6
 
 
 # ---- the README: commands that exist, snippets that run -----------------------------------------------

@@ -74,7 +74,9 @@ def test_every_tiny_config_runs_offline_through_the_cli(family, workdir, tmp_pat
 
 def test_images_the_safety_checker_blacks_out_are_flagged_in_their_record():
     import torch
-    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from diffusers.pipelines.stable_diffusion.safety_checker import (
+        StableDiffusionSafetyChecker,
+    )
     from transformers import CLIPConfig, CLIPImageProcessor
 
     tiny_clip = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 4}

@@ -21,7 +21,11 @@ from samg_video.metrics import (
     warp,
     warping_error,
 )
-from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
+from samg_video.metrics.statistics import (
+    describe_values,
+    paired_difference,
+    summarize_records,
+)
 from samg_video.metrics.suite import MetricSuite
 
 

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from samg_video import CFG, SAMG
-from samg_video.callbacks.scale_map_images import LEGEND_HEIGHT, colourise, scale_map_pictures, upsample_scale_map
+from samg_video.callbacks.scale_map_images import (
+    LEGEND_HEIGHT,
+    colourise,
+    scale_map_pictures,
+    upsample_scale_map,
+)
 from samg_video.files.media import is_scale_map_picture
 from samg_video.guidance.base import Step
 

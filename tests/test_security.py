@@ -10,6 +10,7 @@ from cli_runs import FAST, TINY_CONFIG, lines_of, run
 from samg_video.errors import ConfigurationError
 from samg_video.families import get_family
 from samg_video.families.base import Source, load_pretrained
+from samg_video.files.claims import CLAIMS_FOLDER
 
 HOSTILE_PROMPTS = [
     "../../x", "../../../etc/passwd", "/etc/passwd", "/tmp/escape", "a" * 10_000, "bell\x07 and\ttab",
@@ -30,7 +31,9 @@ def test_hostile_prompts_and_ids_stay_inside_the_output_dir_and_stay_distinct(wo
     everything = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     outside = [p for p in everything if p.parts[0] not in ("out", "cwd") and p.name != "hostile.jsonl"]
     assert outside == [] and list(workdir.iterdir()) == []
-    assert all(p.parent == out for p in out.rglob("*"))  # no sub-folders either
+    # no sub-folders either, but the runs' own claims folder (see test_shared_folder)
+    assert all(p.parent in (out, out / CLAIMS_FOLDER) for p in out.rglob("*"))
+    assert [p.name for p in out.iterdir() if p.is_dir()] == [CLAIMS_FOLDER]
     clips = {json.loads(p.read_text())["prompt"]: p.stem for p in out.glob("*.json") if p.stem != "summary"}
     assert sorted(clips) == sorted(row["prompt"] for row in rows)  # every prompt, kept verbatim in its JSON
     assert len(set(clips.values())) == len(rows)

@@ -20,7 +20,13 @@ from samg_video.callbacks.loggers import log_sample
 from samg_video.errors import ConfigurationError, RunStopped, disk_full
 from samg_video.files.claims import ClaimBook, ClaimState
 from samg_video.files.media import write_json, write_mp4, write_png
-from samg_video.files.records import append_line, deduplicate_lines, drop_lines, remove_stale_run_temporaries
+from samg_video.files.records import (
+    append_line,
+    deduplicate_lines,
+    drop_lines,
+    read_lines,
+    remove_stale_run_temporaries,
+)
 from samg_video.files.resume import (
     MEDIA_FILES,
     ResumePlan,
@@ -173,7 +179,7 @@ class ClipWriter(BasePredictionWriter):
 
     def leftover_batches(self) -> Iterator[list[dict[str, Any]]]:
         """Batches of one clip each, for the clips another run was rendering when this one came by and
-        whose run has since died; with ``wait_for_others``, waits until the others are finished."""
+        whose run has since died or stopped; with ``wait_for_others``, waits until the others are finished."""
         while self.deferred:
             for clip_id, item in list(self.deferred.items()):
                 state = self.claims.state(clip_id)
@@ -185,8 +191,11 @@ class ClipWriter(BasePredictionWriter):
                     yield [item]  # taken over at its batch start
                 elif state is ClaimState.COMPLETE:
                     self.elsewhere["complete"] += 1
-                else:  # released without a JSON: the other run recorded it as failed
+                elif clip_id in read_lines(self.directory / FAILURES_FILE):  # released as failed by its run
                     self.elsewhere["failed"] += 1
+                else:  # released unfinished (its run was stopped): this run renders it
+                    self.skipped_on_rank -= 1
+                    yield [item]
             if self.deferred:
                 if not self.wait_for_others:
                     return
