@@ -21,8 +21,9 @@ class ClipProgressBar(TQDMProgressBar):
         trainer = self.trainer
         suffix = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
         label = getattr(trainer.lightning_module, "progress_label", "Rendering clips")
-        return Tqdm(desc=f"{label}{suffix}", total=_clips_on_this_rank(trainer), unit="clip",
-                    position=2 * self.process_position, disable=self.is_disabled, leave=True, dynamic_ncols=True,
+        total = _clips_on_this_rank(trainer)
+        return Tqdm(desc=f"{label}{suffix}", total=total, unit="clip", position=2 * self.process_position,
+                    disable=self.is_disabled or total == 0, leave=True, dynamic_ncols=True,
                     file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT)
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:

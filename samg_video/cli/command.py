@@ -162,6 +162,8 @@ def main(args: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=r".*(across ranks is zero|local rank has zero length).*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
+    # the writer takes clips from the batch, not batch indices (the loader streams batches, see BatchStream)
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices fetched from your dataloader")
     debug = bool(os.environ.get("SAMG_VIDEO_DEBUG"))
     started = time.monotonic()
     try:
