@@ -11,6 +11,7 @@ owner is gone (its process has ended, on this host) or whose heartbeat is older 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -24,6 +25,8 @@ from typing import Any
 from samg_video.files.json_text import json_text
 from samg_video.files.media import atomic_path
 from samg_video.files.records import locked
+
+log = logging.getLogger(__name__)
 
 CLAIMS_FOLDER = ".claims"
 HEARTBEAT_SECONDS = 5.0
@@ -88,6 +91,10 @@ class ClaimBook:
             state = self._state(clip_id, even_if_complete)
             if state not in (ClaimState.FREE, ClaimState.STALE):
                 return False
+            if state is ClaimState.STALE:
+                holder = self._holder(clip_id)
+                log.info("clip %s was claimed by a run that is gone (host %s, process %s); taking it over", clip_id,
+                         holder.get("host"), holder.get("pid"))
             with atomic_path(self._path(clip_id)) as temporary:
                 temporary.write_text(json_text({"id": clip_id, **self.owner.as_record(), "claimed": time.time()})
                                      + "\n", encoding="utf-8")
