@@ -56,11 +56,15 @@ class GuidanceHook:
         keep_float32: return the combine in float32, as pipelines that upcast before combining do.
         pipeline: the pipeline whose scheduler numbers the steps (held weakly: the pipeline holds the
             denoiser, which holds this hook).
+        to_grid: the prediction in ``layout`` from the denoiser's output and call, and the way back (see
+            ``ModelFamily.to_grid``); unset, the prediction is in ``layout`` already.
     """
 
-    def __init__(self, guidance: Guidance, layout: str, keep_float32: bool, pipeline: Any):
+    def __init__(self, guidance: Guidance, layout: str, keep_float32: bool, pipeline: Any,
+                 to_grid: Callable[[torch.Tensor, dict[str, Any]], tuple[torch.Tensor, Any]] | None = None):
         self.guidance = guidance
         self.layout = layout
+        self.to_grid = to_grid or (lambda prediction, kwargs: (prediction, None))
         self.keep_float32 = keep_float32
         self._pipeline = weakref.ref(pipeline)
         self.steps = StepCounter(lambda: self._pipeline().scheduler)
@@ -70,8 +74,11 @@ class GuidanceHook:
         prediction = output[0] if isinstance(output, tuple) else output.sample
         self._check_doubled_batch(prediction)
         timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
-        uncond, cond = prediction.chunk(2)
+        grid, back = self.to_grid(prediction, kwargs)  # packed tokens (LTX) become the voxel grid they are
+        uncond, cond = grid.chunk(2)
         guided = self.guidance(uncond, cond, self.layout, self.steps.next(timestep))
+        if back is not None:
+            guided = back(guided)
         if not self.keep_float32:
             guided = guided.to(prediction.dtype)
         doubled = torch.cat([guided, guided])
@@ -98,7 +105,7 @@ def apply_guidance(pipeline: Any, guidance: Guidance) -> GuidanceHook:
     family = family_of_pipeline(pipeline)
     remove_guidance(pipeline)
     denoiser = getattr(pipeline, family.denoiser_attribute)
-    hook = GuidanceHook(guidance, family.layout, family.keeps_float32_prediction, pipeline)
+    hook = GuidanceHook(guidance, family.layout, family.keeps_float32_prediction, pipeline, family.to_grid)
     hook.handle = denoiser.register_forward_hook(hook, with_kwargs=True)
     setattr(denoiser, HOOK_ATTRIBUTE, hook)
     return hook

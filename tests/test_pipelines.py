@@ -32,10 +32,10 @@ def latents(family, pipeline, guidance_scale, steps=3, **kwargs):
     return output.frames if family.media == "video" else output.images
 
 
-FAMILY_NAMES = ["cogvideox", "modelscope", "sd15", "sdxl", "sd35"]
+FAMILY_NAMES = ["cogvideox", "modelscope", "ltx", "sd15", "sdxl", "sd35"]
 # every family with its default scheduler, and the video families and SD 1.5 with a second one
 CASES = [("cogvideox", "ddim"), ("cogvideox", "dpm"), ("modelscope", "ddim"), ("modelscope", "dpm"),
-         ("sd15", "pndm"), ("sd15", "dpm"), ("sdxl", "euler"), ("sd35", "flow_euler")]
+         ("ltx", "flow_euler"), ("sd15", "pndm"), ("sd15", "dpm"), ("sdxl", "euler"), ("sd35", "flow_euler")]
 
 
 @pytest.mark.parametrize("family_name, scheduler", CASES)

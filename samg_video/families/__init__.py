@@ -7,6 +7,7 @@ from typing import Any
 from samg_video.errors import ConfigurationError
 from samg_video.families.base import DTYPES, TINY_SOURCE, ModelFamily, Source, resolve_source
 from samg_video.families.cogvideox import CogVideoXFamily
+from samg_video.families.ltx import LTXFamily
 from samg_video.families.modelscope import ModelScopeFamily
 from samg_video.families.sd35 import StableDiffusion3Family
 from samg_video.families.sdxl import StableDiffusionXLFamily
@@ -14,8 +15,8 @@ from samg_video.families.stable_diffusion import StableDiffusionFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family
-    for family in (CogVideoXFamily(), ModelScopeFamily(), StableDiffusionFamily(), StableDiffusionXLFamily(),
-                   StableDiffusion3Family())
+    for family in (CogVideoXFamily(), ModelScopeFamily(), LTXFamily(), StableDiffusionFamily(),
+                   StableDiffusionXLFamily(), StableDiffusion3Family())
 }
 
 

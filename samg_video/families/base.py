@@ -167,6 +167,11 @@ class ModelFamily:
         """Per sample, the frames ``(F, H, W, 3)`` of a pipeline output made with ``output_type="np"``."""
         return output.frames
 
+    def to_grid(self, prediction: torch.Tensor, kwargs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        """The denoiser's prediction in the family's ``layout`` (``kwargs``: those of the denoiser call), and
+        the function that brings a guided grid back to the prediction's own shape (None: it is that shape)."""
+        return prediction, None
+
     def step_callback_arguments(self, observe: Any) -> dict[str, Any]:
         """Pipeline call arguments that make it call ``observe(step, latents)`` after every sampling step."""
 

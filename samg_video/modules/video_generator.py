@@ -55,7 +55,7 @@ class VideoGenerator(LightningModule):
     Args:
         guidance: how the unconditional and conditional predictions are combined, e.g.
             ``samg_video.guidance.SAMG`` or ``samg_video.guidance.CFG``.
-        family: the model family: ``cogvideox`` or ``modelscope`` (video); ``sd15``, ``sdxl`` or ``sd35``
+        family: the model family: ``cogvideox``, ``modelscope`` or ``ltx`` (video); ``sd15``, ``sdxl`` or ``sd35``
             (images).
         source: a hub id (``THUDM/CogVideoX-2b``), a local pipeline directory, or ``tiny`` for a small
             model with seeded random weights built offline (tests, demos).
@@ -64,8 +64,9 @@ class VideoGenerator(LightningModule):
         num_frames: frames per clip (family default when unset; image families make one).
         fps: frame rate written into the clips (family default when unset; unset for images).
         num_inference_steps: sampling steps.
-        scheduler: video: ``ddim`` (default) or ``dpm``; SD 1.5: ``pndm`` (default), ``ddim``, ``dpm``,
-            ``euler``; SDXL: ``euler`` (default), ``ddim``, ``dpm``, ``pndm``; SD 3.5: ``flow_euler``.
+        scheduler: CogVideoX and ModelScope: ``ddim`` (default) or ``dpm``; LTX-Video: ``flow_euler``;
+            SD 1.5: ``pndm`` (default), ``ddim``, ``dpm``, ``euler``; SDXL: ``euler`` (default), ``ddim``,
+            ``dpm``, ``pndm``; SD 3.5: ``flow_euler``.
         dtype: weights dtype: ``float32``, ``float16`` or ``bfloat16``.
         variant: weights variant on the hub, e.g. ``fp16`` (unset: the default weights).
         negative_prompt: negative prompt for items that do not set their own.
