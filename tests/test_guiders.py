@@ -63,3 +63,21 @@ def test_samg_guider_inside_hunyuan_video_15_equals_diffusers_cfg_at_equal_scale
     assert (ranged - stock).abs().max() > 1e-3
     assert samg.method.mean_scale_maps().shape == (1, *stock.shape[2:])  # (B, F, H, W) in latent voxels
     assert [s["steps"] for s in samg.method.statistics()] == [3]
+
+
+def test_samg_guider_through_the_component_update_of_a_modular_pipeline():
+    from diffusers import HunyuanVideo15AutoBlocks
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    pipeline = HunyuanVideo15AutoBlocks().init_pipeline()
+    pipeline.update_components(**tiny_hunyuan_video_15(ClassifierFreeGuidance(guidance_scale=5.0)).components)
+
+    def modular_latents():
+        return pipeline(prompt="a cat", negative_prompt="", num_inference_steps=3, height=16, width=16, num_frames=9,
+                        generator=torch.Generator().manual_seed(3), output="latents")
+
+    stock = modular_latents()
+    pipeline.update_components(guider=guiders.SAMG(w_min=5.0, w_max=5.0))
+    assert torch.equal(modular_latents(), stock)
+    pipeline.update_components(guider=guiders.SAMG(w_min=3.0, w_max=8.0))
+    assert (modular_latents() - stock).abs().max() > 1e-3
