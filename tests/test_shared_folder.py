@@ -21,8 +21,12 @@ def start(args, cwd):
 
 
 def rendered(stderr):
-    """The number of clips a run says it rendered itself (its last line)."""
-    return int(re.search(r"done: (\d+) clips rendered", stderr.strip().splitlines()[-1]).group(1))
+    """The number of clips a run says it rendered itself (its last line); a run that started after the others
+    had finished every clip renders none."""
+    line = stderr.strip().splitlines()[-1]
+    if "done: nothing to render" in line:
+        return 0
+    return int(re.search(r"done: (\d+) clips rendered", line).group(1))
 
 
 def assert_exactly_once(out, clips=12):
