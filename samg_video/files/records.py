@@ -82,8 +82,13 @@ def drop_lines(path: Path, ids: Iterable[str]) -> int:
     if not ids or not path.is_file():
         return 0
     with locked(path):
+        content = path.read_text(encoding="utf-8")
+        # called for every batch a run claims: no parsing and no rewrite when none of the clips has a line
+        # (lines are written by ``json_text``, so a clip's line holds ``"id": "<id>"``) and no line is cut off
+        if content.endswith("\n") and not any(f'"id": {json.dumps(i)}' in content for i in ids):
+            return 0
         kept, dropped = [], 0
-        for text in json_lines(path.read_text(encoding="utf-8")):
+        for text in json_lines(content):
             try:
                 record_id = json.loads(text).get("id") if text.strip() else None
             except (json.JSONDecodeError, AttributeError):
@@ -141,13 +146,14 @@ def deduplicate_lines(path: Path) -> int:
     with locked(path):
         texts = [text for text in json_lines(path.read_text(encoding="utf-8")) if text.strip()]
         last: dict[str, int] = {}
+        damaged: set[int] = set()  # left for the readers to skip
         for number, text in enumerate(texts):
             try:
                 last[str(json.loads(text).get("id"))] = number
             except (json.JSONDecodeError, AttributeError):
-                continue  # a damaged line: left for the readers to skip
-        wanted = set(last.values())
-        kept = [text for number, text in enumerate(texts) if number in wanted or not _parses(text)]
+                damaged.add(number)
+        wanted = damaged | set(last.values())
+        kept = [text for number, text in enumerate(texts) if number in wanted]
         removed = len(texts) - len(kept)
         if removed:
             with atomic_path(path) as temporary:
@@ -156,9 +162,3 @@ def deduplicate_lines(path: Path) -> int:
         log.warning("%s held %d duplicated lines (from an older version); kept one line per clip", path, removed)
     return removed
 
-
-def _parses(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except json.JSONDecodeError:
-        return False
