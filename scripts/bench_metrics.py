@@ -71,6 +71,11 @@ def random_clip(architecture: str, every_k_frames: int):
     return CLIPScorer.from_model(model, processor, f"random {architecture}", every_k_frames)
 
 
+def dis_flows_only(clip: np.ndarray, preset: str) -> None:
+    flow = make_flow_backend("dis", preset)
+    flow.map_chunks(flow.prepare(clip), 4, lambda start, stop, forward, backward: None)
+
+
 def median_seconds(task, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -101,6 +106,8 @@ def main() -> None:
         ("flicker (VBench)", lambda: temporal_flickering(clip), 0.3),
         ("colour: saturation, colourfulness, clipped fraction (one pass)", lambda: colour_metrics(clip), 0.05),
         ("warping error, DIS medium", lambda: warping_error(clip, make_flow_backend("dis", "medium")), 1.5),
+        # the floor under the row above: its 2 (T - 1) flows alone, on the same worker threads
+        ("  of which DIS medium flows alone", lambda: dis_flows_only(clip, "medium"), None),
         ("warping error, DIS fast", lambda: warping_error(clip, make_flow_backend("dis", "fast")), None),
         ("warping error, DIS ultrafast", lambda: warping_error(clip, make_flow_backend("dis", "ultrafast")), None),
         ("warping error, Farneback", lambda: warping_error(clip, make_flow_backend("farneback")), None),

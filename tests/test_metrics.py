@@ -160,6 +160,19 @@ def test_flow_backends_recover_a_known_translation():
         assert np.abs(np.median(centre[..., 0]) + 2) < 0.1 and np.abs(np.median(centre[..., 1]) + 1) < 0.1, name
 
 
+def test_warping_error_on_worker_threads_equals_one_thread_exactly(monkeypatch):
+    from samg_video.metrics import flow as flow_module
+
+    clip = panning_clip(frames=11)  # 10 pairs: 3 chunks, one of them short
+    torch_threads = torch.get_num_threads()
+    threaded = warping_error(clip, make_flow_backend("dis"))
+    assert torch.get_num_threads() == torch_threads  # the workers set their own torch threads only
+    monkeypatch.setattr(flow_module._OpenCVFlow, "workers", 1)
+    one_thread = warping_error(clip, make_flow_backend("dis"))
+    assert threaded.per_pair == one_thread.per_pair and len(threaded.per_pair) == 10
+    assert threaded.details == one_thread.details
+
+
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (9, 40)])
 def test_warping_error_takes_frames_of_any_size(size):
     clip = np.random.default_rng(0).integers(0, 256, (3, *size, 3), dtype=np.uint8)
@@ -364,6 +377,21 @@ def test_colour_metrics_equal_independent_implementations_per_frame():
         assert results["colorfulness"].per_frame[t] == pytest.approx(hasler(frame), abs=1e-9)
         assert results["clipped_fraction"].per_frame[t] == np.mean((frame == 0) | (frame == 255))
     assert results["saturation"].value == pytest.approx(np.mean(results["saturation"].per_frame))
+
+
+def test_colour_metrics_of_a_full_size_frame_equal_float64_numpy():
+    # OpenCV sums large planes in blocks: the integer moments must stay exact at CogVideoX's frame size
+    from samg_video.metrics import colour_metrics
+
+    frames = np.random.default_rng(9).integers(0, 256, (1, 480, 720, 3), dtype=np.uint8)
+    frames[0, :100] = (255, 20, 0)
+    results = colour_metrics(frames)
+    pixels = frames[0].astype(np.float64)
+    high, low = pixels.max(-1), pixels.min(-1)
+    rg, yb = pixels[..., 0] - pixels[..., 1], 0.5 * (pixels[..., 0] + pixels[..., 1]) - pixels[..., 2]
+    hasler = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    assert results["saturation"].value == pytest.approx(np.mean((high - low) / np.maximum(high, 1)), abs=1e-12)
+    assert results["colorfulness"].value == pytest.approx(hasler, abs=1e-9)
 
 
 def test_an_image_gets_colour_metrics_and_null_temporal_ones():

@@ -25,10 +25,6 @@ import numpy as np
 from samg_video.metrics.frames import MetricResult, check_frames
 
 COLOUR_METRICS = ("saturation", "colorfulness", "clipped_fraction")
-# S = spread / max for every (max, spread) pair of 8-bit values: the saturation of a frame is the dot
-# product of this table with the frame's 2D histogram of (max, spread), exact and without a float image
-_MAX = np.arange(256, dtype=np.float64)[:, None]
-_SATURATION_OF = np.where(_MAX > 0, np.arange(256, dtype=np.float64)[None, :] / np.maximum(_MAX, 1), 0.0)
 # frames are scored in parallel (OpenCV releases the GIL)
 WORKERS = 2
 
@@ -38,18 +34,33 @@ def frame_colour(frame: np.ndarray) -> tuple[float, float, float]:
     r, g, b = cv2.split(frame)
     high = cv2.max(cv2.max(r, g), b)
     spread = cv2.subtract(high, cv2.min(cv2.min(r, g), b))
-    histogram = cv2.calcHist([cv2.merge([high, spread])], [0, 1], None, [256, 256], [0, 256, 0, 256])
     pixels = high.size
-    saturation = float((histogram * _SATURATION_OF).sum() / pixels)
-    # in 16-bit integers, exact: rg = R - G and 2 yb = R + G - 2B
-    rg = cv2.subtract(r, g, dtype=cv2.CV_16S)
-    yb2 = cv2.subtract(cv2.add(r, g, dtype=cv2.CV_16S), cv2.add(b, b, dtype=cv2.CV_16S), dtype=cv2.CV_16S)
-    (mean_rg,), (std_rg,) = cv2.meanStdDev(rg)
-    (mean_yb2,), (std_yb2,) = cv2.meanStdDev(yb2)
-    colourfulness = float(np.hypot(std_rg[0], std_yb2[0] / 2) + 0.3 * np.hypot(mean_rg[0], mean_yb2[0] / 2))
+    # spread is 0 wherever max is 0, so dividing by max(max, 1) gives S = 0 there, as HSV defines it
+    saturation = cv2.sumElems(cv2.divide(spread, cv2.max(high, 1), dtype=cv2.CV_64F))[0] / pixels
+    colourfulness = _colourfulness(frame, r, g, b, pixels)
     values = frame.reshape(-1)
     clipped = (values.size - cv2.countNonZero(cv2.inRange(values, 1, 254))) / values.size
-    return saturation, colourfulness, clipped
+    return float(saturation), colourfulness, clipped
+
+
+def _colourfulness(frame: np.ndarray, r: np.ndarray, g: np.ndarray, b: np.ndarray, pixels: int) -> float:
+    """Hasler and Süsstrunk's M from integer moments, exact: no 16-bit difference images are made.
+
+    With rg = R - G and yb2 = 2 yb = (R - B) + (G - B), the identity 2xy = x^2 + y^2 - (x - y)^2 gives
+    sum(yb2^2) = 2 sum((R-B)^2) + 2 sum((G-B)^2) - sum((R-G)^2); each sum of squared differences is one
+    ``cv2.norm`` of two 8-bit planes. All sums are integers below 2^53, so the variances are exact.
+    """
+    sum_r, sum_g, sum_b = (round(total) for total in cv2.sumElems(frame)[:3])
+    # rounded: OpenCV may square a square root here, a few ulps off the integer it stands for
+    square_rg = round(cv2.norm(r, g, cv2.NORM_L2SQR))
+    square_rb = round(cv2.norm(r, b, cv2.NORM_L2SQR))
+    square_gb = round(cv2.norm(g, b, cv2.NORM_L2SQR))
+    sum_rg, sum_yb2 = sum_r - sum_g, sum_r + sum_g - 2 * sum_b
+    square_yb2 = 2 * square_rb + 2 * square_gb - square_rg
+    # population variance times pixels^2, in Python integers: no cancellation error
+    variance_rg = (pixels * square_rg - sum_rg * sum_rg) / pixels**2
+    variance_yb = (pixels * square_yb2 - sum_yb2 * sum_yb2) / (4 * pixels**2)
+    return float(np.sqrt(variance_rg + variance_yb) + 0.3 * np.hypot(sum_rg / pixels, sum_yb2 / (2 * pixels)))
 
 
 def colour_metrics(frames: Any, names: tuple[str, ...] = COLOUR_METRICS) -> dict[str, MetricResult]:

@@ -6,7 +6,11 @@ horizontal. Warping-error values depend on the backend, so its ``name`` is recor
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -20,6 +24,7 @@ DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DI
 DIS_MIN_SIDE = 16
 RAFT_MIN_SIDE = 128
 FLOW_BACKENDS = ("dis", "farneback", "raft_large", "raft_small")
+T = TypeVar("T")
 
 
 class FlowBackend:
@@ -40,8 +45,43 @@ class FlowBackend:
         return (self(prepared[start:stop], prepared[start + 1:stop + 1]),
                 self(prepared[start + 1:stop + 1], prepared[start:stop]))
 
+    def map_chunks(self, prepared: np.ndarray, pairs_per_chunk: int, task: Callable[..., T]) -> list[T]:
+        """``task(start, stop, forward, backward)`` for every chunk of consecutive pairs, results in order."""
+        return [task(start, stop, *self.consecutive(prepared, start, stop))
+                for start, stop in chunk_ranges(len(prepared), pairs_per_chunk)]
+
+
+def chunk_ranges(frames: int, pairs_per_chunk: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each chunk of the pairs ``(t, t+1)`` of ``frames`` frames."""
+    return [(start, min(start + pairs_per_chunk, frames - 1)) for start in range(0, frames - 1, pairs_per_chunk)]
+
+
+def _one_torch_thread() -> None:
+    # per thread (OpenMP): the caller's torch keeps its threads; workers do not oversubscribe the cores
+    torch.set_num_threads(1)
+
 
 class _OpenCVFlow(FlowBackend):
+    """Flows of different pairs are independent and OpenCV releases the GIL: chunks, with the task that
+    consumes their flows, run on ``workers`` threads, each with its own algorithm object (it keeps
+    per-call buffers) and one torch thread, so that a chunk's flows are freed as soon as it is scored."""
+
+    workers = 2
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def map_chunks(self, prepared: np.ndarray, pairs_per_chunk: int, task: Callable[..., T]) -> list[T]:
+        ranges = chunk_ranges(len(prepared), pairs_per_chunk)
+        if self.workers < 2 or len(ranges) < 2:
+            return super().map_chunks(prepared, pairs_per_chunk, task)
+
+        def flows_then_task(start: int, stop: int) -> T:
+            return task(start, stop, *self.consecutive(prepared, start, stop))
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="flow", initializer=_one_torch_thread) as pool:
+            return list(pool.map(flows_then_task, *zip(*ranges)))
+
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         if first.ndim == 4:  # RGB frames; prepared frames are already grayscale
             first, second = self.prepare(first), self.prepare(second)
@@ -64,17 +104,21 @@ class DISFlow(_OpenCVFlow):
     def __init__(self, preset: str = "medium"):
         if preset not in DIS_PRESETS:
             raise ConfigurationError(f"dis_preset={preset!r} is not valid; choose one of {', '.join(DIS_PRESETS)}")
+        super().__init__()
         self.name = f"dis_{preset}"
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        self.preset = preset
 
     def pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        dis = getattr(self._local, "dis", None)
+        if dis is None:
+            dis = self._local.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
         height, width = first.shape
         if height >= DIS_MIN_SIDE and width >= DIS_MIN_SIDE:
-            return self._dis.calc(first, second, None)
+            return dis.calc(first, second, None)
         # DIS refuses images smaller than its patch pyramid: pad by replicating the border, crop the flow
         pad = dict(top=0, left=0, bottom=max(0, DIS_MIN_SIDE - height), right=max(0, DIS_MIN_SIDE - width),
                    borderType=cv2.BORDER_REPLICATE)
-        flow = self._dis.calc(cv2.copyMakeBorder(first, **pad), cv2.copyMakeBorder(second, **pad), None)
+        flow = dis.calc(cv2.copyMakeBorder(first, **pad), cv2.copyMakeBorder(second, **pad), None)
         return np.ascontiguousarray(flow[:height, :width])
 
 

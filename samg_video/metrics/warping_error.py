@@ -66,14 +66,13 @@ def warping_error(frames: Any, flow: FlowBackend) -> MetricResult:
     """
     frames = check_frames(frames)
     prepared = flow.prepare(frames)
-    errors, occluded = [], []
-    for start in range(0, len(frames) - 1, PAIRS_PER_CHUNK):
-        stop = min(start + PAIRS_PER_CHUNK, len(frames) - 1)
-        forward, backward = flow.consecutive(prepared, start, stop)
+
+    def chunk_errors(start: int, stop: int, forward: np.ndarray, backward: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         first, second = (_as_tensor(frames[a:b]).float().div_(255.0) for a, b in ((start, stop), (start + 1, stop + 1)))
         pair_errors, mask = pair_warping_errors(first, second, _as_tensor(forward), _as_tensor(backward))
-        errors.append(pair_errors)
-        occluded.append(mask.float().mean((1, 2)))
+        return pair_errors, mask.float().mean((1, 2))
+
+    errors, occluded = zip(*flow.map_chunks(prepared, PAIRS_PER_CHUNK, chunk_errors))
     per_pair = torch.cat(errors).tolist()
     return MetricResult(value=float(np.mean(per_pair)), per_pair=per_pair,
                         details={"flow_backend": flow.name,
