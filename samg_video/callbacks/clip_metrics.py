@@ -33,7 +33,7 @@ from samg_video.files.records import append_line, drop_lines, locked, read_lines
 from samg_video.files.run_files import ERRORS_FILE, FAILURES_FILE, METRICS_FILE, SUMMARY_CSV, SUMMARY_JSON
 from samg_video.metrics.clip_score import DEFAULT_CLIP_MODEL
 from samg_video.metrics.statistics import summarize_records
-from samg_video.metrics.suite import METRIC_NAMES, MetricSuite, check_metric_options
+from samg_video.metrics.suite import DEFAULT_METRICS, MetricSuite, check_metric_options
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ class ClipMetrics(Callback):
     Args:
         metrics: which to compute: any of ``flicker``, ``warping_error``, ``temporal_lpips`` (temporal: null
             for images), ``clip_score`` (prompt alignment), ``saturation``, ``colorfulness``,
-            ``clipped_fraction`` (per frame).
+            ``clipped_fraction`` (per frame); for the toy model's clips, the synthetic world's ground truth:
+            ``world_adherence``, ``world_all_correct``, ``world_colour``, ``world_shape``, ``world_motion``,
+            ``world_background``, ``palette_overshoot``, ``texture_fidelity``.
         flow_backend: optical flow for the warping error: ``dis`` (OpenCV DIS, default, no weights),
             ``farneback``, ``raft_large`` or ``raft_small`` (torchvision RAFT, local weights needed).
         dis_preset: DIS speed/accuracy: ``ultrafast``, ``fast`` or ``medium``.
@@ -64,7 +66,7 @@ class ClipMetrics(Callback):
             unset, on when the run uses an accelerator other than the CPU.
     """
 
-    def __init__(self, metrics: list[str] = list(METRIC_NAMES), flow_backend: str = "dis",
+    def __init__(self, metrics: list[str] = list(DEFAULT_METRICS), flow_backend: str = "dis",
                  dis_preset: str = "medium", raft_weights: str | None = None, lpips_net: str = "alex",
                  lpips_weights: str | None = None, lpips_random_trunk_seed: int | None = None,
                  clip_model: str = DEFAULT_CLIP_MODEL, clip_every_k_frames: int = 1,

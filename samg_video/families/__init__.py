@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from samg_video.errors import ConfigurationError
-from samg_video.families.base import DTYPES, TINY_SOURCE, ModelFamily, Source, resolve_source
+from samg_video.families.base import DTYPES, TINY_SOURCE, TOY_MODEL_DIR, TOY_SOURCE, ModelFamily, Source, resolve_source
 from samg_video.families.cogvideox import CogVideoXFamily
 from samg_video.families.ltx import LTXFamily
 from samg_video.families.modelscope import ModelScopeFamily
@@ -36,5 +36,5 @@ def family_of_pipeline(pipeline: Any) -> ModelFamily:
     raise ConfigurationError(f"{type(pipeline).__name__} is not supported; supported pipelines: {supported}")
 
 
-__all__ = ["DTYPES", "FAMILIES", "TINY_SOURCE", "ModelFamily", "Source", "family_of_pipeline", "get_family",
+__all__ = ["DTYPES", "FAMILIES", "TINY_SOURCE", "TOY_MODEL_DIR", "TOY_SOURCE", "ModelFamily", "Source", "family_of_pipeline", "get_family",
            "resolve_source"]

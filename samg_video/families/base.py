@@ -13,6 +13,10 @@ import torch
 from samg_video.errors import ConfigurationError, ModelUnavailableError
 
 TINY_SOURCE = "tiny"
+TOY_SOURCE = "toy"
+# the toy CogVideoX trained on the synthetic world (scripts/train_toy.py), shipped inside the package
+TOY_MODEL_DIR = Path(__file__).resolve().parent.parent / "world" / "toy_model"
+TOY_FAMILY = "cogvideox"
 HUB_PROBE_TIMEOUT_S = 15
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -21,12 +25,12 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 class Source:
     """Where a pipeline's weights come from: the ``tiny`` random model, a local directory or a hub id."""
 
-    kind: str  # "tiny" | "local" | "hub"
+    kind: str  # "tiny" | "toy" | "local" | "hub"
     location: str
 
     def config_of(self, component: str) -> dict[str, Any] | None:
         """A component's config.json when it is on local disk (read before any weights load)."""
-        if self.kind != "local":
+        if self.kind not in ("local", "toy"):
             return None
         path = Path(self.location) / component / "config.json"
         return json.loads(path.read_text()) if path.is_file() else None
@@ -39,6 +43,15 @@ def resolve_source(source: str, family: str) -> Source:
     """
     if source == TINY_SOURCE:
         return Source("tiny", source)
+    if source == TOY_SOURCE:
+        if family != TOY_FAMILY:
+            raise ConfigurationError(f"model.source={TOY_SOURCE!r} is a {TOY_FAMILY} model; set model.family: "
+                                     f"{TOY_FAMILY} (model.family is {family!r})")
+        if not (TOY_MODEL_DIR / "model_index.json").is_file():
+            raise ConfigurationError(f"model.source={TOY_SOURCE!r}: the toy model is not in {TOY_MODEL_DIR}; "
+                                     "reinstall the package, or train it: python scripts/train_toy.py -c "
+                                     "configs/train_toy.yaml")
+        return Source("toy", str(TOY_MODEL_DIR))
     expanded = os.path.expanduser(source)
     if os.path.isdir(expanded):
         if not os.path.isfile(os.path.join(expanded, "model_index.json")):
@@ -51,7 +64,7 @@ def resolve_source(source: str, family: str) -> Source:
     if expanded.startswith(("/", ".", "~")) or expanded.count("/") != 1:
         raise ConfigurationError(
             f"model.source={source!r} is neither an existing directory nor a hub id of the form 'org/name' "
-            f"nor {TINY_SOURCE!r}"
+            f"nor {TINY_SOURCE!r} nor {TOY_SOURCE!r}"
         )
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -135,6 +148,7 @@ class ModelFamily:
     schedulers: tuple[str, ...]  # the first is the default
     default_size: dict[str, int]  # height, width, num_frames, fps of the released model
     tiny_size: dict[str, int]  # the same for the tiny model
+    toy_size: dict[str, int] | None = None  # the same for the toy model trained here, where the family has one
 
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
         """Raise a ConfigurationError naming the field when the family cannot produce this clip."""

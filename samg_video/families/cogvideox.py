@@ -8,7 +8,7 @@ import torch
 
 from samg_video.errors import ConfigurationError
 from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
-from samg_video.families.tiny_parts import t5_encoder, t5_tokenizer
+from samg_video.families.tiny_parts import t5_encoder, t5_tokenizer, word_tokenizer
 
 TEMPORAL_COMPRESSION = 4  # the 3D VAE keeps frame 0 and then one latent frame per 4 video frames
 SPATIAL_MULTIPLE = 16  # VAE scale 8 times transformer patch size 2
@@ -16,6 +16,10 @@ SPATIAL_MULTIPLE = 16  # VAE scale 8 times transformer patch size 2
 MAX_FRAMES_1_0 = 49
 MAX_FRAMES_1_5 = 161
 MAX_TEXT_TOKENS = 226
+# the toy model trained on the synthetic world (samg_video.world)
+TOY_LATENT_CHANNELS = 8
+TOY_TEXT_WIDTH = 64
+TOY_TEXT_TOKENS = 16
 
 
 class CogVideoXFamily(ModelFamily):
@@ -27,8 +31,17 @@ class CogVideoXFamily(ModelFamily):
     schedulers = ("ddim", "dpm")
     default_size = {"height": 480, "width": 720, "num_frames": 49, "fps": 8}
     tiny_size = {"height": 32, "width": 64, "num_frames": 9, "fps": 8}
+    toy_size = {"height": 32, "width": 32, "num_frames": 9, "fps": 8}  # the synthetic world's clips
 
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
+        if source.kind == "toy":
+            trained = (self.toy_size["height"], self.toy_size["width"], self.toy_size["num_frames"])
+            if (height, width, num_frames) != trained:
+                raise ConfigurationError(
+                    f"model.source='toy' makes {trained[0]}x{trained[1]} clips of {trained[2]} frames only, the "
+                    f"size it was trained on; got height={height}, width={width}, num_frames={num_frames} "
+                    "(leave them unset)")
+            return
         check_multiple("height", height, SPATIAL_MULTIPLE, "CogVideoX")
         check_multiple("width", width, SPATIAL_MULTIPLE, "CogVideoX")
         max_frames = self._max_frames(source)
@@ -86,6 +99,38 @@ class CogVideoXFamily(ModelFamily):
         pipeline = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
                                      transformer=transformer, scheduler=CogVideoXDDIMScheduler())
         return pipeline
+
+    def build_toy_untrained(self, vocabulary: tuple[str, ...], seed: int = 0) -> Any:
+        """The toy model's architecture with fresh weights, for training on the synthetic world: 32x32
+        pixels, 9 frames; a 3-block VAE (4x spatial, 4x temporal compression, 8 latent channels), so the
+        transformer sees 3 x 4 x 4 = 48 tokens; a frozen 1-layer T5 over the world's word vocabulary."""
+        from diffusers import (
+            AutoencoderKLCogVideoX,
+            CogVideoXDDIMScheduler,
+            CogVideoXPipeline,
+            CogVideoXTransformer3DModel,
+        )
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            tokenizer = word_tokenizer(vocabulary)
+            text_encoder = t5_encoder(width=TOY_TEXT_WIDTH, vocab_size=len(tokenizer)).requires_grad_(False)
+            transformer = CogVideoXTransformer3DModel(
+                num_attention_heads=4, attention_head_dim=16, in_channels=TOY_LATENT_CHANNELS,
+                out_channels=TOY_LATENT_CHANNELS, time_embed_dim=64, text_embed_dim=TOY_TEXT_WIDTH, num_layers=6,
+                sample_height=8, sample_width=8, sample_frames=9, patch_size=2,
+                temporal_compression_ratio=TEMPORAL_COMPRESSION, max_text_seq_length=TOY_TEXT_TOKENS,
+            )
+            vae = AutoencoderKLCogVideoX(
+                in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 3,
+                up_block_types=("CogVideoXUpBlock3D",) * 3, block_out_channels=(16, 32, 32),
+                latent_channels=TOY_LATENT_CHANNELS, layers_per_block=1, norm_num_groups=4,
+                temporal_compression_ratio=TEMPORAL_COMPRESSION,
+            )
+        return CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                                 scheduler=CogVideoXDDIMScheduler(  # as the released CogVideoX-2b
+                                     prediction_type="v_prediction", rescale_betas_zero_snr=True, clip_sample=False,
+                                     timestep_spacing="trailing"))
 
     def call_arguments(self, pipeline: Any) -> dict[str, Any]:
         # the transformer's text length: 226 for the released models, 16 for the tiny one

@@ -17,11 +17,16 @@ WORDS = (
 
 
 def t5_tokenizer():
+    return word_tokenizer(WORDS)
+
+
+def word_tokenizer(words: tuple[str, ...] | list[str]):
+    """A T5-style word-level tokenizer (``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2) over ``words``."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
-    vocab.update({word: i + 3 for i, word in enumerate(WORDS)})
+    vocab.update({word: i + 3 for i, word in enumerate(words)})
     model = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     model.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(tokenizer_object=model, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")

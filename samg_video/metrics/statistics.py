@@ -37,7 +37,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
 
 
 SUMMARY_METRICS = ("flicker", "mean_abs_diff", "warping_error", "temporal_lpips", "clip_score", "saturation",
-                   "colorfulness", "clipped_fraction")
+                   "colorfulness", "clipped_fraction", "world_adherence", "world_all_correct", "world_colour",
+                   "world_shape", "world_motion", "world_background", "palette_overshoot", "texture_fidelity")
 
 
 UNKNOWN, MIXED = "unknown", "mixed"

@@ -22,13 +22,17 @@ from samg_video.metrics.frames import MetricResult, check_frames
 from samg_video.metrics.temporal_lpips import LPIPS_NETS, TemporalLPIPS, trunk_weights_url
 from samg_video.metrics.warping_error import warping_error
 from samg_video.metrics.weights import locate_weights
+from samg_video.metrics.world import WORLD_METRICS, world_metrics
+from samg_video.world.scenes import parse_prompt
 
 log = logging.getLogger(__name__)
 
 TEMPORAL_METRICS = ("flicker", "warping_error", "temporal_lpips")
-METRIC_NAMES = TEMPORAL_METRICS + ("clip_score",) + COLOUR_METRICS
+METRIC_NAMES = TEMPORAL_METRICS + ("clip_score",) + COLOUR_METRICS + WORLD_METRICS
+# the default selection: the world's ground-truth metrics only make sense for the toy model's clips
+DEFAULT_METRICS = TEMPORAL_METRICS + ("clip_score",) + COLOUR_METRICS
 # a metric's details that go into the per-clip record, under these names
-DETAIL_FIELDS = {"mean_abs_diff": "mean_abs_diff", "mean_abs_diff_per_pair": "mean_abs_diff_per_pair",
+DETAIL_FIELDS = {"recovered": "world_recovered", "mean_abs_diff": "mean_abs_diff", "mean_abs_diff_per_pair": "mean_abs_diff_per_pair",
                  "clip_model": "clip_model", "clip_frames": "clip_score_frames",
                  "occluded_fraction": "occluded_fraction",
                  "trunk": "temporal_lpips_trunk"}
@@ -66,7 +70,10 @@ class MetricSuite:
 
     Args:
         metrics: any of ``flicker``, ``warping_error``, ``temporal_lpips`` (temporal), ``clip_score``,
-            ``saturation``, ``colorfulness``, ``clipped_fraction`` (per frame).
+            ``saturation``, ``colorfulness``, ``clipped_fraction`` (per frame); for clips of the synthetic
+            world (the ``toy`` model), ``world_adherence``, ``world_all_correct``, ``world_colour``,
+            ``world_shape``, ``world_motion``, ``world_background``, ``palette_overshoot`` and
+            ``texture_fidelity`` (``samg_video/metrics/world.py``).
         flow_backend: ``dis`` (default), ``farneback``, ``raft_large`` or ``raft_small``.
         dis_preset: ``ultrafast``, ``fast`` or ``medium``.
         raft_weights: torchvision RAFT weights file (unset: the torch hub cache).
@@ -83,7 +90,7 @@ class MetricSuite:
     is null in the record, with the reason under ``null_reasons``.
     """
 
-    def __init__(self, metrics: list[str] | tuple[str, ...] = METRIC_NAMES, flow_backend: str = "dis",
+    def __init__(self, metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, flow_backend: str = "dis",
                  dis_preset: str = "medium", raft_weights: str | None = None, lpips_net: str = "alex",
                  lpips_weights: str | None = None, lpips_random_trunk_seed: int | None = None,
                  clip_model: str = DEFAULT_CLIP_MODEL, clip_every_k_frames: int = 1,
@@ -128,8 +135,26 @@ class MetricSuite:
         colour = tuple(name for name in self.metrics if name in COLOUR_METRICS)
         if colour:  # one pass over the frames serves all three
             self._store(record, reasons, list(colour), lambda: colour_metrics(frames, colour))
+        world = tuple(name for name in self.metrics if name in WORLD_METRICS)
+        if world:
+            self._world(record, reasons, frames, prompt, world)
         record["null_reasons"] = reasons
         return record
+
+    def _world(self, record: dict[str, Any], reasons: dict[str, str], frames: np.ndarray, prompt: str | None,
+               names: tuple[str, ...]) -> None:
+        truth = parse_prompt(prompt or "")
+        needs_prompt = [name for name in names if name != "palette_overshoot"]
+        if truth is None:
+            reason = "no prompt for this clip" if not prompt else "the prompt is not one of the synthetic world"
+            record.update({name: None for name in needs_prompt})
+            reasons.update({name: reason for name in needs_prompt})
+            names = tuple(name for name in names if name not in needs_prompt)
+        elif "texture_fidelity" in names and truth.background == "plain":
+            record["texture_fidelity"], reasons["texture_fidelity"] = None, "the prompt's background is plain"
+            names = tuple(name for name in names if name != "texture_fidelity")
+        if names:
+            self._store(record, reasons, list(names), lambda: world_metrics(frames, prompt, names))
 
     def _temporal(self, name: str, frames: np.ndarray) -> MetricResult:
         if name == "flicker":
@@ -154,7 +179,7 @@ class MetricSuite:
             record[name] = result.value
             if result.per_frame:
                 record[f"{name}_per_frame"] = result.per_frame
-            else:
+            elif result.per_pair:
                 record[f"{name}_per_pair"] = result.per_pair
             record.update({DETAIL_FIELDS[key]: value for key, value in result.details.items() if key in DETAIL_FIELDS})
 

@@ -57,8 +57,9 @@ class VideoGenerator(LightningModule):
             ``samg_video.guidance.SAMG`` or ``samg_video.guidance.CFG``.
         family: the model family: ``cogvideox``, ``modelscope`` or ``ltx`` (video); ``sd15``, ``sdxl`` or ``sd35``
             (images).
-        source: a hub id (``THUDM/CogVideoX-2b``), a local pipeline directory, or ``tiny`` for a small
-            model with seeded random weights built offline (tests, demos).
+        source: a hub id (``THUDM/CogVideoX-2b``), a local pipeline directory, ``toy`` for the CogVideoX
+            trained on the synthetic world and shipped with the package (32x32, 9 frames; see
+            ``samg_video/world``), or ``tiny`` for a small model with seeded random weights (tests).
         height: frame height in pixels (family default when unset).
         width: frame width in pixels (family default when unset).
         num_frames: frames per clip (family default when unset; image families make one).
@@ -109,7 +110,8 @@ class VideoGenerator(LightningModule):
                                      "it must be a whole number >= 1")
         # checked before any weights load: where they come from, and whether the family can make this clip
         self.source = resolve_source(source, family)
-        defaults = self.family.tiny_size if self.source.kind == "tiny" else self.family.default_size
+        defaults = {"tiny": self.family.tiny_size, "toy": self.family.toy_size}.get(self.source.kind,
+                                                                                   self.family.default_size)
         # unset means the default; 0 is a value, and refused below
         self.height = defaults["height"] if height is None else height
         self.width = defaults["width"] if width is None else width

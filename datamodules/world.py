@@ -1,0 +1,50 @@
+"""Batches of the synthetic world (``samg_video.world``) for training the toy model: an endless,
+reproducible stream of rendered clips and their prompts."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from samg_video.world.scenes import FRAMES, SIZE, random_scene, render
+
+
+class WorldClips(IterableDataset):
+    """Endless ``{"video": (3, F, H, W) float in [-1, 1], "prompt": str}`` from ``seed``.
+
+    A share ``empty_prompt_fraction`` of the prompts is empty, so that the model also learns the
+    unconditional prediction that classifier-free guidance needs.
+    """
+
+    def __init__(self, seed: int = 0, empty_prompt_fraction: float = 0.15, size: int = SIZE, frames: int = FRAMES):
+        if not 0.0 <= empty_prompt_fraction < 1.0:
+            raise ValueError(f"empty_prompt_fraction={empty_prompt_fraction!r} must be in [0, 1)")
+        self.seed, self.empty_prompt_fraction, self.size, self.frames = seed, empty_prompt_fraction, size, frames
+
+    def __iter__(self):
+        worker = get_worker_info()
+        rng = np.random.default_rng([self.seed, worker.id if worker else 0])
+        while True:
+            scene = random_scene(rng, self.size, self.frames)
+            clip = torch.from_numpy(render(scene, self.size, self.frames)).permute(3, 0, 1, 2)
+            prompt = "" if rng.random() < self.empty_prompt_fraction else scene.prompt()
+            yield {"video": clip.float().div_(127.5).sub_(1.0), "prompt": prompt}
+
+
+class WorldDataModule(L.LightningDataModule):
+    """The world's training stream in batches.
+
+    Args:
+        batch_size: clips per batch.
+        seed: the stream's seed.
+        empty_prompt_fraction: share of empty prompts (unconditional training), 0.1 to 0.2 is usual.
+    """
+
+    def __init__(self, batch_size: int = 32, seed: int = 0, empty_prompt_fraction: float = 0.15):
+        super().__init__()
+        self.batch_size, self.seed, self.empty_prompt_fraction = batch_size, seed, empty_prompt_fraction
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(WorldClips(self.seed, self.empty_prompt_fraction), batch_size=self.batch_size)

@@ -1,0 +1,117 @@
+"""Training the toy CogVideoX on the synthetic world, in two stages with Lightning ``fit``:
+
+1. ``VAETraining``: the 3D VAE learns to reconstruct clips (MSE plus a small KL term).
+2. ``TransformerTraining``: with the VAE and the T5 text encoder frozen, the transformer learns
+   v-prediction on the VAE's latents under the pipeline's own scheduler, with an exponential moving
+   average of its weights (what is shipped).
+
+Both work on the stock diffusers modules of a ``CogVideoXPipeline``, so the result is saved with
+``save_pretrained`` and loads with ``CogVideoXPipeline.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+
+class VAETraining(L.LightningModule):
+    """Reconstruction training of an ``AutoencoderKLCogVideoX``.
+
+    Args:
+        vae: the VAE to train (in place).
+        learning_rate: AdamW learning rate.
+        kl_weight: weight of the KL term; small, so the latents stay informative.
+    """
+
+    def __init__(self, vae: torch.nn.Module, learning_rate: float = 1e-3, kl_weight: float = 1e-6):
+        super().__init__()
+        self.vae = vae
+        self.learning_rate, self.kl_weight = learning_rate, kl_weight
+
+    def training_step(self, batch: dict[str, Any], batch_index: int) -> torch.Tensor:
+        video = batch["video"]
+        posterior = self.vae.encode(video).latent_dist
+        reconstruction = self.vae.decode(posterior.sample()).sample
+        mse = torch.nn.functional.mse_loss(reconstruction, video)
+        loss = mse + self.kl_weight * posterior.kl().mean()
+        self.log_dict({"vae/mse": mse, "vae/loss": loss}, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.vae.parameters(), lr=self.learning_rate, weight_decay=0.0)
+
+
+class TransformerTraining(L.LightningModule):
+    """v-prediction training of a CogVideoX transformer inside ``pipeline``, everything else frozen.
+
+    Args:
+        pipeline: a ``CogVideoXPipeline`` whose VAE is trained and whose ``scaling_factor`` is set.
+        learning_rate: AdamW learning rate (after a linear warm-up of ``warmup_steps``).
+        ema_decay: decay of the moving average of the weights copied into the transformer at the end.
+        max_sequence_length: text tokens, the transformer's ``max_text_seq_length``.
+    """
+
+    def __init__(self, pipeline: Any, learning_rate: float = 5e-4, warmup_steps: int = 200, ema_decay: float = 0.999,
+                 max_sequence_length: int = 16):
+        super().__init__()
+        self.pipeline = pipeline
+        self.transformer = pipeline.transformer
+        self.learning_rate, self.warmup_steps, self.max_sequence_length = learning_rate, warmup_steps, max_sequence_length
+        pipeline.vae.requires_grad_(False).eval()
+        pipeline.text_encoder.requires_grad_(False).eval()
+        self.average = AveragedModel(self.transformer, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+        self._embeddings: dict[str, torch.Tensor] = {}
+        alphas = pipeline.scheduler.alphas_cumprod
+        self.register_buffer("sqrt_alpha", alphas.sqrt().float(), persistent=False)
+        self.register_buffer("sqrt_one_minus_alpha", (1 - alphas).sqrt().float(), persistent=False)
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> torch.Tensor:
+        """T5 embeddings exactly as the pipeline computes them; the encoder is frozen, so each prompt once."""
+        missing = [prompt for prompt in dict.fromkeys(prompts) if prompt not in self._embeddings]
+        if missing:
+            embeddings, _ = self.pipeline.encode_prompt(missing, do_classifier_free_guidance=False,
+                                                        max_sequence_length=self.max_sequence_length,
+                                                        device=self.device, dtype=torch.float32)
+            self._embeddings.update(zip(missing, embeddings))
+        return torch.stack([self._embeddings[prompt] for prompt in prompts])
+
+    @torch.no_grad()
+    def latents(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, C, h, w)`` scaled latents of ``(B, 3, T, H, W)`` clips, as the pipeline denoises them."""
+        latents = self.pipeline.vae.encode(video).latent_dist.sample() * self.pipeline.vae.config.scaling_factor
+        return latents.permute(0, 2, 1, 3, 4)
+
+    def training_step(self, batch: dict[str, Any], batch_index: int) -> torch.Tensor:
+        latents = self.latents(batch["video"])
+        noise = torch.randn_like(latents)
+        timesteps = torch.randint(0, len(self.sqrt_alpha), (len(latents),), device=latents.device)
+        a = self.sqrt_alpha[timesteps].view(-1, 1, 1, 1, 1)
+        b = self.sqrt_one_minus_alpha[timesteps].view(-1, 1, 1, 1, 1)
+        noisy, velocity = a * latents + b * noise, a * noise - b * latents  # the scheduler's add_noise, get_velocity
+        prediction = self.transformer(hidden_states=noisy, encoder_hidden_states=self.embed(batch["prompt"]),
+                                      timestep=timesteps, return_dict=False)[0]
+        loss = torch.nn.functional.mse_loss(prediction, velocity)
+        self.log("transformer/loss", loss, prog_bar=True)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
+        self.average.update_parameters(self.transformer)
+
+    def on_train_end(self) -> None:
+        self.transformer.load_state_dict(self.average.module.state_dict())
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.transformer.parameters(), lr=self.learning_rate, weight_decay=0.01)
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+
+
+@torch.no_grad()
+def latent_scaling_factor(vae: torch.nn.Module, videos: torch.Tensor) -> float:
+    """``1 / std`` of the VAE's latents of ``videos``: the pipeline's latents then have unit variance."""
+    return float(1.0 / vae.encode(videos).latent_dist.sample().std())

@@ -1,0 +1,142 @@
+"""Train the toy CogVideoX on the synthetic world and save it as a diffusers pipeline (safetensors).
+
+    python scripts/train_toy.py -c configs/train_toy.yaml [--stages vae transformer] [--output_dir DIR]
+
+Stage ``vae`` trains the 3D VAE and saves it to ``<log_dir>/vae``; stage ``transformer`` loads that VAE,
+sets its latent scaling factor, trains the transformer and writes the whole pipeline to ``output_dir``
+with ``save_pretrained``. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
+(CSV); the curves are drawn to ``<log_dir>/training_curves.png``. Reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+STAGES = ("vae", "transformer")
+REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
+            "vae": {"steps": int, "batch_size": int, "learning_rate": float, "kl_weight": float},
+            "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
+                            "ema_decay": float, "empty_prompt_fraction": float}}
+
+
+def read_config(path: str) -> dict:
+    """The training config, every field checked before anything is built."""
+    if not Path(path).is_file():
+        raise SystemExit(f"train_toy: error: config {path!r} does not exist")
+    config = OmegaConf.to_container(OmegaConf.load(path))
+
+    def check(section: dict, spec: dict, where: str) -> None:
+        unknown = set(section) - set(spec)
+        if unknown:
+            raise SystemExit(f"train_toy: error: {path}: unknown field(s) {', '.join(sorted(where + k for k in unknown))}; "
+                             f"valid: {', '.join(where + k for k in spec)}")
+        for key, kind in spec.items():
+            if key not in section:
+                raise SystemExit(f"train_toy: error: {path}: {where}{key} is missing")
+            if isinstance(kind, dict):
+                check(section[key], kind, f"{where}{key}.")
+            elif not isinstance(section[key], kind) or (kind is int and isinstance(section[key], bool)):
+                raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be a {kind.__name__}")
+            elif kind in (int, float) and section[key] < 0:
+                raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be >= 0")
+
+    check(config, REQUIRED, "")
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--config", required=True)
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--output_dir", help="overrides the config's output_dir")
+    args = parser.parse_args()
+    config = read_config(args.config)
+    output_dir = Path(args.output_dir or config["output_dir"])
+    log_dir = Path(config["log_dir"])
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    import lightning as L
+    from diffusers import AutoencoderKLCogVideoX
+    from lightning.pytorch.loggers import CSVLogger
+
+    from datamodules.world import WorldDataModule
+    from samg_video.families.cogvideox import TOY_TEXT_TOKENS, CogVideoXFamily
+    from samg_video.modules.toy_training import TransformerTraining, VAETraining, latent_scaling_factor
+    from samg_video.world.scenes import VOCABULARY
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    started = time.monotonic()
+    L.seed_everything(config["seed"], verbose=False)
+    pipeline = CogVideoXFamily().build_toy_untrained(VOCABULARY, seed=config["seed"])
+    vae_dir = log_dir / "vae_model"
+
+    def trainer(stage: str, steps: int) -> L.Trainer:
+        return L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=CSVLogger(log_dir, name=stage, version=0),
+                         enable_checkpointing=False, log_every_n_steps=25, enable_model_summary=False)
+
+    if "vae" in args.stages:
+        options = config["vae"]
+        data = WorldDataModule(options["batch_size"], seed=config["seed"], empty_prompt_fraction=0.0)
+        trainer("vae", options["steps"]).fit(VAETraining(pipeline.vae, options["learning_rate"], options["kl_weight"]),
+                                              datamodule=data)
+        pipeline.vae.save_pretrained(vae_dir)
+        print(f"train_toy: VAE trained in {time.monotonic() - started:.0f} s, saved to {vae_dir}", flush=True)
+    if "transformer" in args.stages:
+        if not (vae_dir / "config.json").is_file():
+            raise SystemExit(f"train_toy: error: no trained VAE in {vae_dir}; run the vae stage first")
+        pipeline.vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir)
+        calibration = next(iter(WorldDataModule(256, seed=config["seed"] + 1).train_dataloader()))["video"]
+        pipeline.vae.register_to_config(scaling_factor=latent_scaling_factor(pipeline.vae, calibration))
+        options = config["transformer"]
+        data = WorldDataModule(options["batch_size"], seed=config["seed"] + 2,
+                               empty_prompt_fraction=options["empty_prompt_fraction"])
+        module = TransformerTraining(pipeline, options["learning_rate"], options["warmup_steps"], options["ema_decay"],
+                                     max_sequence_length=TOY_TEXT_TOKENS)
+        trainer("transformer", options["steps"]).fit(module, datamodule=data)
+        pipeline.save_pretrained(output_dir, safe_serialization=True)
+        print(f"train_toy: pipeline saved to {output_dir}", flush=True)
+    plot_curves(log_dir)
+    print(f"train_toy: done in {time.monotonic() - started:.0f} s; loss curves in {log_dir / 'training_curves.png'}")
+
+
+def plot_curves(log_dir: Path) -> None:
+    """Each stage's loss against its step, from the CSV logs, smoothed over 20 logged points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    stages = [(stage, log_dir / stage / "version_0" / "metrics.csv") for stage in STAGES]
+    stages = [(stage, path) for stage, path in stages if path.is_file()]
+    if not stages:
+        return
+    figure, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.5), squeeze=False)
+    for axis, (stage, path) in zip(axes[0], stages):
+        column = f"{stage}/mse" if stage == "vae" else f"{stage}/loss"
+        with path.open(newline="") as file:
+            rows = [row for row in csv.DictReader(file) if row.get(column)]
+        steps = np.array([int(row["step"]) for row in rows])
+        losses = np.array([float(row[column]) for row in rows])
+        smoothed = np.array([losses[max(0, i - 19):i + 1].mean() for i in range(len(losses))])
+        axis.plot(steps, losses, color="#bbbbbb", linewidth=0.8, label="logged")
+        axis.plot(steps, smoothed, color="#0072B2", label="mean of 20")
+        axis.set_yscale("log")
+        axis.set_xlabel("training step")
+        axis.set_ylabel("reconstruction MSE" if stage == "vae" else "v-prediction MSE")
+        axis.set_title(f"toy CogVideoX: {stage}")
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(log_dir / "training_curves.png", dpi=120)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
