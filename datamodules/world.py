@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from samg_video.world.scenes import FRAMES, SIZE, random_scene, render
+from samg_video.world.scenes import FRAMES, SIZE, object_mask, random_scene, render
 
 
 class WorldClips(IterableDataset):
-    """Endless ``{"video": (3, F, H, W) float in [-1, 1], "prompt": str}`` from ``seed``.
+    """Endless ``{"video": (3, F, H, W) float in [-1, 1], "prompt": str, "scene": its parameters,
+    "object_mask": (F, H, W) bool}`` from ``seed``.
 
     A share ``empty_prompt_fraction`` of the prompts is empty, so that the model also learns the
     unconditional prediction that classifier-free guidance needs.
@@ -30,7 +31,9 @@ class WorldClips(IterableDataset):
             scene = random_scene(rng, self.size, self.frames)
             clip = torch.from_numpy(render(scene, self.size, self.frames)).permute(3, 0, 1, 2)
             prompt = "" if rng.random() < self.empty_prompt_fraction else scene.prompt()
-            yield {"video": clip.float().div_(127.5).sub_(1.0), "prompt": prompt}
+            mask = np.stack([object_mask(scene.shape, scene.centre(t), self.size) for t in range(self.frames)])
+            yield {"video": clip.float().div_(127.5).sub_(1.0), "prompt": prompt, "scene": scene.parameters(),
+                   "object_mask": torch.from_numpy(mask)}
 
 
 class WorldDataModule(L.LightningDataModule):

@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", help="prompt file or list for every render (default: the config's)")
     parser.add_argument("--metrics", nargs="+", help="metrics for the report (default: all)")
     parser.add_argument("--alignment", help="the alignment metric of the report's trade-off (default: clip_score)")
+    parser.add_argument("--artifacts", nargs="+", help="the artifact metrics of the report's trade-off (default: all)")
     args = parser.parse_args(argv)
     if not args.config.is_file():
         parser.error(f"--config {args.config}: file not found")
@@ -114,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = [parse_setting(text) for text in args.guidance]
     except SweepError as error:
         parser.error(str(error))
+    # checked here, not after every setting has rendered
+    from compare_runs import ARTIFACTS, METRICS
+
+    if args.alignment and args.alignment not in METRICS:
+        parser.error(f"--alignment {args.alignment!r}: choose one of {', '.join(METRICS)}")
+    unknown = [name for name in args.artifacts or [] if name not in ARTIFACTS]
+    if unknown:
+        parser.error(f"--artifacts {' '.join(unknown)}: choose from {', '.join(ARTIFACTS)}")
     names = [name for name, _ in settings]
     if len(set(names)) != len(names):
         parser.error(f"--guidance: two settings are the same ({', '.join(names)})")
@@ -138,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--metrics", *args.metrics]
     if args.alignment:
         command += ["--alignment", args.alignment]
+    if args.artifacts:
+        command += ["--artifacts", *args.artifacts]
     code = subprocess.run(command).returncode
     if code == 0:
         print(f"sweep: report in {report / 'report.md'}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Train the toy CogVideoX on the synthetic world and save it as a diffusers pipeline (safetensors).
 
-    python scripts/train_toy.py -c configs/train_toy.yaml [--stages vae transformer] [--output_dir DIR]
+    python scripts/train_toy.py -c configs/training/toy_cogvideox.yaml [--stages vae transformer] [--output_dir DIR]
 
-Stage ``vae`` trains the 3D VAE and saves it to ``<log_dir>/vae``; stage ``transformer`` loads that VAE,
+Stage ``vae`` trains the 3D VAE and saves it to ``<log_dir>/vae_model``; ``vae_refine`` goes on with the
+object's pixels weighted up and an L1 term (sharper edges); stage ``transformer`` loads that VAE,
 sets its latent scaling factor, trains the transformer and writes the whole pipeline to ``output_dir``
 with ``save_pretrained``. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
 (CSV); the curves are drawn to ``<log_dir>/training_curves.png``. Reproducible from ``seed``.
@@ -19,11 +20,16 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-STAGES = ("vae", "transformer")
+STAGES = ("vae", "vae_refine", "transformer")
 REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
             "vae": {"steps": int, "batch_size": int, "learning_rate": float, "kl_weight": float},
+            "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
+                           "l1_weight": float},
             "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
                             "ema_decay": float, "empty_prompt_fraction": float}}
+
+
+KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
 def read_config(path: str) -> dict:
@@ -33,6 +39,9 @@ def read_config(path: str) -> dict:
     config = OmegaConf.to_container(OmegaConf.load(path))
 
     def check(section: dict, spec: dict, where: str) -> None:
+        if not isinstance(section, dict):
+            raise SystemExit(f"train_toy: error: {path}: {where.rstrip('.') or 'the file'} must be a mapping of "
+                             f"{', '.join(spec)}")
         unknown = set(section) - set(spec)
         if unknown:
             raise SystemExit(f"train_toy: error: {path}: unknown field(s) {', '.join(sorted(where + k for k in unknown))}; "
@@ -42,8 +51,9 @@ def read_config(path: str) -> dict:
                 raise SystemExit(f"train_toy: error: {path}: {where}{key} is missing")
             if isinstance(kind, dict):
                 check(section[key], kind, f"{where}{key}.")
-            elif not isinstance(section[key], kind) or (kind is int and isinstance(section[key], bool)):
-                raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be a {kind.__name__}")
+            elif not isinstance(section[key], (int, float) if kind is float else kind) or isinstance(section[key], bool):
+                raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be "
+                                 f"{KIND_NAMES[kind]}")
             elif kind in (int, float) and section[key] < 0:
                 raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be >= 0")
 
@@ -77,21 +87,36 @@ def main() -> None:
     pipeline = CogVideoXFamily().build_toy_untrained(VOCABULARY, seed=config["seed"])
     vae_dir = log_dir / "vae_model"
 
+    def trained_vae(directory: Path) -> AutoencoderKLCogVideoX:
+        if not (directory / "config.json").is_file():
+            raise SystemExit(f"train_toy: error: no trained VAE in {directory}; run the vae stage first")
+        return AutoencoderKLCogVideoX.from_pretrained(directory)
+
     def trainer(stage: str, steps: int) -> L.Trainer:
         return L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=CSVLogger(log_dir, name=stage, version=0),
                          enable_checkpointing=False, log_every_n_steps=25, enable_model_summary=False)
 
     if "vae" in args.stages:
+        L.seed_everything(config["seed"], verbose=False)  # each stage seeded: run apart, stages give what one run gives
         options = config["vae"]
         data = WorldDataModule(options["batch_size"], seed=config["seed"], empty_prompt_fraction=0.0)
         trainer("vae", options["steps"]).fit(VAETraining(pipeline.vae, options["learning_rate"], options["kl_weight"]),
                                               datamodule=data)
         pipeline.vae.save_pretrained(vae_dir)
         print(f"train_toy: VAE trained in {time.monotonic() - started:.0f} s, saved to {vae_dir}", flush=True)
+    if "vae_refine" in args.stages:
+        L.seed_everything(config["seed"] + 1, verbose=False)
+        pipeline.vae = trained_vae(vae_dir)
+        options = config["vae_refine"]
+        data = WorldDataModule(options["batch_size"], seed=config["seed"] + 3, empty_prompt_fraction=0.0)
+        refine = VAETraining(pipeline.vae, options["learning_rate"], config["vae"]["kl_weight"],
+                             options["object_weight"], options["l1_weight"])
+        trainer("vae_refine", options["steps"]).fit(refine, datamodule=data)
+        pipeline.vae.save_pretrained(vae_dir)
+        print(f"train_toy: VAE refined at {time.monotonic() - started:.0f} s, saved to {vae_dir}", flush=True)
     if "transformer" in args.stages:
-        if not (vae_dir / "config.json").is_file():
-            raise SystemExit(f"train_toy: error: no trained VAE in {vae_dir}; run the vae stage first")
-        pipeline.vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir)
+        L.seed_everything(config["seed"] + 2, verbose=False)
+        pipeline.vae = trained_vae(vae_dir)
         calibration = next(iter(WorldDataModule(256, seed=config["seed"] + 1).train_dataloader()))["video"]
         pipeline.vae.register_to_config(scaling_factor=latent_scaling_factor(pipeline.vae, calibration))
         options = config["transformer"]
@@ -120,7 +145,7 @@ def plot_curves(log_dir: Path) -> None:
         return
     figure, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.5), squeeze=False)
     for axis, (stage, path) in zip(axes[0], stages):
-        column = f"{stage}/mse" if stage == "vae" else f"{stage}/loss"
+        column = "transformer/loss" if stage == "transformer" else "vae/mse"
         with path.open(newline="") as file:
             rows = [row for row in csv.DictReader(file) if row.get(column)]
         steps = np.array([int(row["step"]) for row in rows])
@@ -130,7 +155,7 @@ def plot_curves(log_dir: Path) -> None:
         axis.plot(steps, smoothed, color="#0072B2", label="mean of 20")
         axis.set_yscale("log")
         axis.set_xlabel("training step")
-        axis.set_ylabel("reconstruction MSE" if stage == "vae" else "v-prediction MSE")
+        axis.set_ylabel("v-prediction MSE" if stage == "transformer" else "reconstruction MSE")
         axis.set_title(f"toy CogVideoX: {stage}")
         axis.legend()
     figure.tight_layout()

@@ -242,9 +242,9 @@ def test_every_shipped_config_parses(config, capsys, monkeypatch):
     # every render config scores its clips, before the writer so that each clip's JSON gets them
     assert callbacks.index("samg_video.callbacks.ClipMetrics") < callbacks.index("samg_video.callbacks.ClipWriter")
     maps = [c for c in printed["trainer"]["callbacks"] if c["class_path"] == "samg_video.callbacks.ScaleMapWriter"]
-    if "samg" in config.name:  # listed before the writer; on in the tiny configs, off in the big ones
+    if "samg" in config.name:  # listed before the writer; on in the tiny and toy configs, off in the big ones
         assert callbacks.index(maps[0]["class_path"]) < callbacks.index("samg_video.callbacks.ClipWriter")
-        assert maps[0]["init_args"]["enabled"] == config.name.startswith("tiny")
+        assert maps[0]["init_args"]["enabled"] == config.name.startswith(("tiny", "toy"))
 
 
 def test_a_baseline_is_selected_from_the_same_config_key(workdir, tmp_path):

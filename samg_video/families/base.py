@@ -50,7 +50,7 @@ def resolve_source(source: str, family: str) -> Source:
         if not (TOY_MODEL_DIR / "model_index.json").is_file():
             raise ConfigurationError(f"model.source={TOY_SOURCE!r}: the toy model is not in {TOY_MODEL_DIR}; "
                                      "reinstall the package, or train it: python scripts/train_toy.py -c "
-                                     "configs/train_toy.yaml")
+                                     "configs/training/toy_cogvideox.yaml")
         return Source("toy", str(TOY_MODEL_DIR))
     expanded = os.path.expanduser(source)
     if os.path.isdir(expanded):

@@ -9,9 +9,10 @@ from the frames and compared with what the prompt states.
   the next the object's.
 - Background kind: the Pearson correlation of the frames' luminance (outside the object) with the
   world's fixed stripe and checkerboard patterns; above ``TEXTURE_CORRELATION`` the better one, else plain.
-- Shape: per frame, the largest connected region of the object's colour fills ``area / bounding box``:
-  1 for a square, pi / 4 for a circle, 1 / 2 for a triangle; the median over frames is classified with
-  the midpoints between these.
+- Shape: per frame, the largest connected region of pixels nearest the object's colour is compared with
+  each shape drawn at the world's object size with the same centroid (intersection over union); the
+  shape with the highest median IoU over the frames wins. Blur rounds a square's corners and a
+  triangle's apex, but leaves it closer to its own outline than to the others.
 - Motion: the least-squares slope of the region's centroid over the frames; a travel below
   ``STILL_TRAVEL`` pixels over the clip is still, else the larger axis and its sign.
 
@@ -37,7 +38,7 @@ import cv2
 import numpy as np
 
 from samg_video.metrics.frames import MetricResult, check_frames
-from samg_video.world.scenes import DARK, PALETTE, Scene, parse_prompt, render_background
+from samg_video.world.scenes import DARK, PALETTE, SHAPES, Scene, object_mask, parse_prompt, render_background
 
 ATTRIBUTES = ("world_colour", "world_shape", "world_motion", "world_background")
 WORLD_METRICS = ("world_adherence", "world_all_correct") + ATTRIBUTES + ("palette_overshoot", "texture_fidelity")
@@ -46,7 +47,6 @@ TEXTURE_CORRELATION = 0.3
 CANDIDATES = 3  # palette colours considered for object and background, by confident pixel count
 WIDE = 0.5  # a colour whose pixels' bounding box covers half the frame or more is background
 STILL_TRAVEL = 4.0  # pixels over the clip; a moving object travels SPEED * (frames - 1) = 12
-FILL_OF_SHAPE = {"square": 1.0, "circle": np.pi / 4, "triangle": 0.5}
 PALETTE_RANGE = (40, 215)
 _CLASSES = list(PALETTE) + ["dark"]
 _CLASS_RGB = np.array(list(PALETTE.values()) + [DARK], np.float32)
@@ -105,7 +105,8 @@ def recover_scene(frames: np.ndarray) -> dict[str, Any]:
     background_index = wide[0] if wide else candidates[0]
     object_index = next((index for index in compact if index != background_index),
                         next((index for index in candidates if index != background_index), background_index))
-    object_mask = np.stack([_largest_region(frame_mask) for frame_mask in (nearest == object_index) & confident])
+    # the object's region: pixels nearer its colour than any other, so a blurred edge splits halfway
+    object_mask = np.stack([_largest_region(frame_mask) for frame_mask in nearest == object_index])
     kind = _background_kind(frames, ~_dilated(object_mask))
     return {"colour": _CLASSES[object_index], "background_colour": _CLASSES[background_index],
             "background": kind, "shape": _shape(object_mask), "motion": _motion(object_mask),
@@ -152,16 +153,29 @@ def _background_kind(frames: np.ndarray, background: np.ndarray) -> str:
 
 
 def _shape(masks: np.ndarray) -> str:
-    fills = []
+    overlaps: dict[str, list[float]] = {shape: [] for shape in SHAPES}
+    size = masks.shape[1]
     for mask in masks:
         rows, columns = np.nonzero(mask)
-        if len(rows):
-            box = (rows.max() - rows.min() + 1) * (columns.max() - columns.min() + 1)
-            fills.append(len(rows) / box)
-    if not fills:
+        if not len(rows):
+            continue
+        centroid = np.array([columns.mean() + 0.5, rows.mean() + 0.5])
+        for shape in SHAPES:
+            template = object_mask(shape, tuple(centroid - _CENTROID_OFFSET[shape]), size)
+            union = (template | mask).sum()
+            overlaps[shape].append((template & mask).sum() / union if union else 0.0)
+    if not overlaps[SHAPES[0]]:
         return "none"
-    fill = float(np.median(fills))
-    return min(FILL_OF_SHAPE, key=lambda shape: abs(FILL_OF_SHAPE[shape] - fill))
+    return max(SHAPES, key=lambda shape: float(np.median(overlaps[shape])))
+
+
+def _centroid_offset(shape: str) -> np.ndarray:
+    """Where a shape's pixel centroid lies relative to the centre it is drawn at (a triangle's is lower)."""
+    rows, columns = np.nonzero(object_mask(shape, (32.0, 32.0), 64))
+    return np.array([columns.mean() + 0.5 - 32.0, rows.mean() + 0.5 - 32.0])
+
+
+_CENTROID_OFFSET = {shape: _centroid_offset(shape) for shape in SHAPES}
 
 
 def _motion(masks: np.ndarray) -> str:

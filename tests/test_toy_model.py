@@ -1,0 +1,115 @@
+"""The toy CogVideoX shipped with the package: trained on the synthetic world, loaded offline by the stock
+pipeline, guided by SAMG exactly as CFG at equal scales, and better at following prompts with guidance."""
+
+import numpy as np
+import pytest
+import torch
+
+from samg_video import CFG, SAMG, apply_guidance, remove_guidance
+from samg_video.errors import ConfigurationError
+from samg_video.families import TOY_MODEL_DIR, get_family
+from samg_video.metrics.world import world_metrics
+from samg_video.modules.video_generator import VideoGenerator
+from samg_video.world.scenes import FRAMES, SIZE, scene_set
+
+MID_SCALE = 5.0
+SEEDS = range(2)
+
+
+@pytest.fixture(scope="module")
+def toy_pipeline():
+    from diffusers import CogVideoXPipeline
+
+    family = get_family("cogvideox")
+    return family.with_scheduler(CogVideoXPipeline.from_pretrained(TOY_MODEL_DIR, use_safetensors=True), "ddim")
+
+
+def render(pipeline, prompts, steps, seed=0, output_type="np", guidance_scale=2.0):
+    """Clips of ``prompts``; the pipeline's own ``guidance_scale`` counts only when no guidance is applied."""
+    generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]
+    output = pipeline(prompts, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=steps,
+                      guidance_scale=guidance_scale, generator=generators, output_type=output_type,
+                      **get_family("cogvideox").call_arguments(pipeline))
+    return output.frames
+
+
+def test_the_toy_model_is_shipped_as_safetensors_and_small():
+    files = [path for path in TOY_MODEL_DIR.rglob("*") if path.is_file()]
+    weights = [path for path in files if path.suffix == ".safetensors"]
+    assert {path.parent.name for path in weights} == {"transformer", "vae", "text_encoder"}
+    assert not [path for path in files if path.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+    assert sum(path.stat().st_size for path in files) < 20 * 2**20
+
+
+def test_toy_source_resolves_offline_with_its_size_and_refuses_other_sizes_and_families(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    module = VideoGenerator(CFG(5.0), family="cogvideox", source="toy")
+    assert (module.height, module.width, module.num_frames) == (SIZE, SIZE, FRAMES)
+    with pytest.raises(ConfigurationError, match="32x32 clips of 9 frames only"):
+        VideoGenerator(CFG(5.0), family="cogvideox", source="toy", height=64)
+    with pytest.raises(ConfigurationError, match="set model.family: cogvideox"):
+        VideoGenerator(CFG(5.0), family="modelscope", source="toy")
+
+
+def test_samg_with_equal_scales_equals_cfg_on_the_toy_model(toy_pipeline):
+    prompts = [scene.prompt() for scene in scene_set(2, 5)]
+    stock_at_2 = render(toy_pipeline, prompts, steps=4, output_type="latent")
+    stock = render(toy_pipeline, prompts, steps=4, output_type="latent", guidance_scale=MID_SCALE)
+    apply_guidance(toy_pipeline, SAMG(w_min=MID_SCALE, w_max=MID_SCALE))
+    try:
+        guided = render(toy_pipeline, prompts, steps=4, output_type="latent")
+    finally:
+        remove_guidance(toy_pipeline)
+    assert (guided - stock).abs().max().item() <= 1e-6  # the pipeline's own 2.0 is not used
+    assert (stock_at_2 - stock).abs().max().item() > 1e-3  # the scale matters: the check can fail
+
+
+def test_guidance_makes_the_toy_model_follow_its_prompts(toy_pipeline):
+    scenes = scene_set(16, 77)
+    prompts = [scene.prompt() for scene in scenes]
+    adherence = {}
+    for scale in (1.0, MID_SCALE):
+        apply_guidance(toy_pipeline, CFG(scale))
+        scores = []
+        for seed in SEEDS:
+            clips = render(toy_pipeline, prompts, steps=20, seed=100 * seed)
+            for clip, prompt in zip(clips, prompts):
+                frames = np.clip(np.round(clip * 255), 0, 255).astype(np.uint8)
+                scores.append(world_metrics(frames, prompt, ("world_adherence",))["world_adherence"].value)
+        adherence[scale] = float(np.mean(scores))
+    remove_guidance(toy_pipeline)
+    assert adherence[MID_SCALE] >= adherence[1.0] + 0.15, adherence
+
+
+def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from diffusers import CogVideoXPipeline
+
+    root = Path(__file__).resolve().parent.parent
+    config = tmp_path / "train.yaml"
+    config.write_text(f"seed: 0\noutput_dir: {tmp_path / 'model'}\nlog_dir: {tmp_path / 'logs'}\n"
+                      "vae: {steps: 2, batch_size: 2, learning_rate: 1.0e-3, kl_weight: 1.0e-6}\n"
+                      "vae_refine: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, object_weight: 4.0, l1_weight: 1.0}\n"
+                      "transformer: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, warmup_steps: 1, "
+                      "ema_decay: 0.9, empty_prompt_fraction: 0.15}\n")
+    result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("train_toy: done in")
+    assert (tmp_path / "logs" / "training_curves.png").is_file()
+    for stage in ("vae", "transformer"):
+        assert (tmp_path / "logs" / stage / "version_0" / "metrics.csv").is_file()
+    pipeline = CogVideoXPipeline.from_pretrained(tmp_path / "model", use_safetensors=True)
+    assert pipeline.vae.config.scaling_factor != 1.15258426  # calibrated to the trained VAE's latents
+    assert pipeline.tokenizer("a red circle").input_ids[:3] != [2, 2, 2]  # the world's words are known
+
+    config.write_text(config.read_text().replace("batch_size: 2, learning_rate: 1.0e-3", "batch_size: two, "
+                                                 "learning_rate: 1.0e-3"))
+    result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.strip() == (
+        f"train_toy: error: {config}: vae.batch_size='two' must be a whole number")
