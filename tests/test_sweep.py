@@ -46,20 +46,34 @@ def test_bad_settings_are_refused_before_anything_renders(text, message):
         sweep.parse_setting(text)
 
 
-def test_sweep_renders_each_setting_and_writes_the_report(workdir, tmp_path):
+def test_sweep_of_the_toy_model_renders_each_setting_and_writes_the_report_and_a_contact_sheet(workdir, tmp_path):
     out = tmp_path / "sweep"
-    command = [sys.executable, str(SWEEP), "-c", str(TINY_CONFIG), "--guidance", "cfg:6", "samg:4,9.6",
-               "--output_dir", str(out), "--prompts", "[a cat, a dog]", "--", "--model.num_inference_steps", "2"]
+    prompts = ["a red circle moving right over blue stripes", "a cyan square staying still on a plain red background"]
+    command = [sys.executable, str(SWEEP), "-c", str(ROOT / "configs" / "toy_samg.yaml"), "--guidance", "cfg:6",
+               "samg:4,9.6", "--output_dir", str(out), "--prompts", json.dumps(prompts),
+               "--alignment", "world_adherence", "--artifacts", "palette_overshoot", "texture_fidelity", "--",
+               "--model.num_inference_steps", "4"]
     result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for folder, class_path in (("cfg_6", "samg_video.guidance.CFG"), ("samg_4_9.6", "samg_video.guidance.SAMG")):
         records = lines_of(out / folder / "metrics.jsonl")
-        assert sorted(r["prompt"] for r in records) == ["a cat", "a dog"]
+        assert sorted(r["prompt"] for r in records) == sorted(prompts)
         assert all(r["guidance"]["class_path"] == class_path for r in records)
+        assert all(0 <= r["world_adherence"] <= 1 and r["palette_overshoot"] >= 0 for r in records)
     report = json.loads((out / "report" / "report.json").read_text())
     assert [run["label"] for run in report["runs"]] == ["cfg_6", "samg_4_9.6"]
+    assert report["tradeoff"]["alignment"] == "world_adherence"
+    assert set(report["tradeoff"]["artifacts"]) == {"palette_overshoot", "texture_fidelity"}
+    assert (out / "report" / "tradeoff_world_adherence_vs_palette_overshoot.png").is_file()
     assert "samg_4_9.6" in (out / "report" / "report.md").read_text()
     assert "sweep: report in" in result.stderr
+
+    sheet = tmp_path / "sheet.png"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "contact_sheet.py"), str(out / "cfg_6"),
+                             str(out / "samg_4_9.6"), "--out", str(sheet), "--truth"], cwd=workdir, env=cli_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == f"contact_sheet: 2 clips x 2 runs -> {sheet}" and sheet.stat().st_size > 0
 
 
 def test_a_bad_setting_stops_the_sweep_with_nothing_written(workdir, tmp_path):

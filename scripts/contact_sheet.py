@@ -1,0 +1,103 @@
+"""One picture of the same clips across runs: a row per clip (matched by prompt and seed), a column per
+run, each cell a strip of frames, enlarged without smoothing so that small clips can be judged by eye.
+
+    python scripts/contact_sheet.py RUN_DIR [RUN_DIR ...] --out sheet.png [--clips 6] [--frames 3] [--zoom 4]
+
+The clips are the first ``--clips`` of the first run's ``metrics.jsonl`` (or its clip JSONs) that every
+run has; each cell shows ``--frames`` evenly spaced frames of the mp4. Titles are the folder names and
+the prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def clip_index(run: Path) -> dict[tuple[str, int], Path]:
+    """``(prompt, seed) -> mp4`` of a run's complete clips, in the order of their ids."""
+    index = {}
+    for metadata in sorted(run.glob("*.json")):
+        try:
+            record = json.loads(metadata.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        video = metadata.with_suffix(".mp4")
+        if isinstance(record, dict) and "prompt" in record and "seed" in record and video.is_file():
+            index[(record["prompt"], int(record["seed"]))] = video
+    return index
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--clips", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--zoom", type=int, default=4)
+    parser.add_argument("--truth", action="store_true",
+                        help="add a first column with what each prompt of the synthetic world describes, drawn "
+                             "by the world itself (object centred at mid-clip: the prompt does not say where)")
+    args = parser.parse_args()
+    if min(args.clips, args.frames, args.zoom) < 1:
+        parser.error("--clips, --frames and --zoom must be at least 1")
+    missing = [str(run) for run in args.runs if not run.is_dir()]
+    if missing:
+        parser.error(f"not a folder: {', '.join(missing)}")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from samg_video.files.media import pick_frames, read_video
+
+    indexes = [clip_index(run) for run in args.runs]
+    keys = [key for key in indexes[0] if all(key in index for index in indexes[1:])][: args.clips]
+    if not keys:
+        print("contact_sheet: error: no clip (prompt and seed) is in every run", file=sys.stderr)
+        return 2
+    columns = [("truth", None)] * args.truth + [(run.name, index) for run, index in zip(args.runs, indexes)]
+    figure, axes = plt.subplots(len(keys), len(columns), squeeze=False,
+                                figsize=(1.1 * args.frames * len(columns) + 0.4, 1.35 * len(keys) + 0.5))
+    for row, key in enumerate(keys):
+        for column, (name, index) in enumerate(columns):
+            frames = read_video(index[key]) if index is not None else world_clip(key[0], frames_like=read_video(
+                indexes[0][key]))
+            strip = np.concatenate(list(frames[pick_frames(len(frames), args.frames)]), axis=1)
+            axis = axes[row, column]
+            axis.imshow(np.kron(strip, np.ones((args.zoom, args.zoom, 1), np.uint8)), interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(name, fontsize=9)
+        axes[row, 0].set_ylabel(f"{key[0][:48]}\nseed {key[1]}", fontsize=6.5, rotation=0, ha="right", va="center")
+    figure.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.out, dpi=110)
+    print(f"contact_sheet: {len(keys)} clips x {len(args.runs)} runs -> {args.out}")
+    return 0
+
+
+def world_clip(prompt: str, frames_like: np.ndarray) -> np.ndarray:
+    """The synthetic world's own clip of ``prompt``, its object at the frame centre mid-clip; grey if the
+    prompt is not of the world."""
+    from dataclasses import replace
+
+    from samg_video.world.scenes import parse_prompt, render
+
+    scene = parse_prompt(prompt)
+    count, height, width = frames_like.shape[:3]
+    if scene is None or height != width:
+        return np.full_like(frames_like, 128)
+    middle = replace(scene, x=width / 2, y=height / 2).centre((count - 1) / 2)
+    start = replace(scene, x=width / 2 - (middle[0] - width / 2), y=height / 2 - (middle[1] - height / 2))
+    return render(start, size=width, frames=count)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
