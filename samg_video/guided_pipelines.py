@@ -96,28 +96,90 @@ class GuidanceHook:
             )
 
 
+class SeparateCallsGuidanceHook(GuidanceHook):
+    """For pipelines that call the denoiser twice per step, conditional first, then unconditional, and
+    combine ``u + s (c - u)`` themselves (Wan).
+
+    The conditional output is returned as it is and kept. At the unconditional call the guided ``g`` is
+    computed from both and written into the kept conditional tensor, which the pipeline already holds,
+    and returned as the unconditional output: the pipeline's combine is then ``g + s (g - g) = g``
+    exactly, whatever its scale. Nothing reads the conditional output between the two calls.
+
+    Args:
+        scale_attribute: the pipeline attribute with the scale the pipeline combines with for this
+            denoiser (``_guidance_scale``; Wan 2.2's second expert ``_guidance_scale_2``): it must be > 1
+            for the pipeline to make the unconditional call at all.
+        steps: the step counter, shared by the hooks of one pipeline's denoisers.
+    """
+
+    def __init__(self, guidance: Guidance, layout: str, keep_float32: bool, pipeline: Any,
+                 scale_attribute: str = "_guidance_scale", steps: StepCounter | None = None):
+        super().__init__(guidance, layout, keep_float32, pipeline)
+        self.scale_attribute = scale_attribute
+        self.steps = steps or self.steps
+        self._conditional: torch.Tensor | None = None
+        self._loop_timesteps: torch.Tensor | None = None
+
+    def __call__(self, module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> Any:
+        prediction = output[0] if isinstance(output, tuple) else output.sample
+        pipeline = self._pipeline()
+        scale = getattr(pipeline, self.scale_attribute, None) if pipeline is not None else None
+        if scale is not None and scale <= 1:
+            raise RuntimeError(
+                "guidance needs the pipeline's classifier-free guidance calls: call the pipeline with "
+                "guidance_scale > 1 (its value is not used; the guidance object sets the scale)"
+            )
+        timesteps = pipeline.scheduler.timesteps if pipeline is not None else None
+        if timesteps is not self._loop_timesteps:  # a new sampling loop: nothing pending from an earlier one
+            self._loop_timesteps, self._conditional = timesteps, None
+        if self._conditional is None:
+            self._conditional = prediction
+            return output
+        conditional, self._conditional = self._conditional, None
+        timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
+        guided = self.guidance(prediction, conditional, self.layout, self.steps.next(timestep))
+        guided = guided.to(prediction.dtype)
+        conditional.copy_(guided)
+        if isinstance(output, tuple):
+            return (guided, *output[1:])
+        return type(output)(sample=guided)
+
+
 def apply_guidance(pipeline: Any, guidance: Guidance) -> GuidanceHook:
-    """Make ``pipeline`` combine its predictions with ``guidance``; returns the installed hook.
+    """Make ``pipeline`` combine its predictions with ``guidance``; returns the installed hook (the first
+    denoiser's, where a pipeline has two: Wan 2.2 A14B).
 
     Applying again replaces the previous guidance. Call the pipeline with ``guidance_scale > 1`` so it
-    batches the unconditional and conditional passes; the guidance object decides the actual scale.
+    makes the unconditional and conditional passes; the guidance object decides the actual scale.
     """
     family = family_of_pipeline(pipeline)
     remove_guidance(pipeline)
-    denoiser = getattr(pipeline, family.denoiser_attribute)
-    hook = GuidanceHook(guidance, family.layout, family.keeps_float32_prediction, pipeline, family.to_grid)
-    hook.handle = denoiser.register_forward_hook(hook, with_kwargs=True)
-    setattr(denoiser, HOOK_ATTRIBUTE, hook)
-    return hook
+    hooks = []
+    for index, denoiser in enumerate(_denoisers(pipeline, family)):
+        if family.separate_guidance_calls:
+            scale_attribute = "_guidance_scale" if index == 0 else "_guidance_scale_2"
+            hook = SeparateCallsGuidanceHook(guidance, family.layout, family.keeps_float32_prediction, pipeline,
+                                             scale_attribute, steps=hooks[0].steps if hooks else None)
+        else:
+            hook = GuidanceHook(guidance, family.layout, family.keeps_float32_prediction, pipeline, family.to_grid)
+        hook.handle = denoiser.register_forward_hook(hook, with_kwargs=True)
+        setattr(denoiser, HOOK_ATTRIBUTE, hook)
+        hooks.append(hook)
+    return hooks[0]
 
 
 def remove_guidance(pipeline: Any) -> None:
     """Restore the pipeline's stock guidance (a pipeline without guidance applied is left as it is)."""
-    denoiser = getattr(pipeline, family_of_pipeline(pipeline).denoiser_attribute)
-    hook = guidance_hook(denoiser)
-    if hook is not None:
-        hook.handle.remove()
-        delattr(denoiser, HOOK_ATTRIBUTE)
+    for denoiser in _denoisers(pipeline, family_of_pipeline(pipeline)):
+        hook = guidance_hook(denoiser)
+        if hook is not None:
+            hook.handle.remove()
+            delattr(denoiser, HOOK_ATTRIBUTE)
+
+
+def _denoisers(pipeline: Any, family: Any) -> list[torch.nn.Module]:
+    names = (family.denoiser_attribute, *family.extra_denoiser_attributes)
+    return [getattr(pipeline, name) for name in names if getattr(pipeline, name, None) is not None]
 
 
 def guidance_hook(denoiser: torch.nn.Module) -> GuidanceHook | None:

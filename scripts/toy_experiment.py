@@ -2,7 +2,7 @@
 
     python scripts/toy_experiment.py [--output_dir outputs/toy_experiment] [--prompts 64] [--videos_per_prompt 2]
 
-Renders ``--prompts`` distinct prompts of the synthetic world (a fixed set, written to
+Arguments it does not know go to every render (``--model.num_inference_steps 10``). Renders ``--prompts`` distinct prompts of the synthetic world (a fixed set, written to
 ``OUTPUT_DIR/prompts.txt``), ``--videos_per_prompt`` seeds each, under CFG at 1 (unguided), 2, 3, 5, 7.5,
 10 and 15 and SAMG at several ranges, with and without temporal smoothing of the guidance energy, all
 through ``scripts/sweep.py`` (so through the CLI, one folder per setting, resumable). The report
@@ -59,7 +59,8 @@ def main() -> int:
     prompts_file.write_text("\n".join(experiment_prompts(args.prompts)) + "\n")
     command = [sys.executable, str(SCRIPTS / "sweep.py"), "-c", str(CONFIG), "--guidance", *settings(),
                "--output_dir", str(args.output_dir), "--prompts", str(prompts_file), "--alignment", ALIGNMENT,
-               "--artifacts", *ARTIFACTS, "--", "--data.videos_per_prompt", str(args.videos_per_prompt), *extra]
+               "--artifacts", *ARTIFACTS, "--", "--data.videos_per_prompt", str(args.videos_per_prompt),
+               "--data.batch_size", "16", *extra]
     print(f"toy_experiment: {args.prompts} prompts x {args.videos_per_prompt} seeds x {len(settings())} settings "
           f"into {args.output_dir}", file=sys.stderr, flush=True)
     return subprocess.run(command).returncode

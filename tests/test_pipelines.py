@@ -32,10 +32,10 @@ def latents(family, pipeline, guidance_scale, steps=3, **kwargs):
     return output.frames if family.media == "video" else output.images
 
 
-FAMILY_NAMES = ["cogvideox", "modelscope", "ltx", "sd15", "sdxl", "sd35"]
+FAMILY_NAMES = ["cogvideox", "modelscope", "ltx", "wan", "sd15", "sdxl", "sd35"]
 # every family with its default scheduler, and the video families and SD 1.5 with a second one
 CASES = [("cogvideox", "ddim"), ("cogvideox", "dpm"), ("modelscope", "ddim"), ("modelscope", "dpm"),
-         ("ltx", "flow_euler"), ("sd15", "pndm"), ("sd15", "dpm"), ("sdxl", "euler"), ("sd35", "flow_euler")]
+         ("ltx", "flow_euler"), ("wan", "unipc"), ("wan", "flow_euler"), ("sd15", "pndm"), ("sd15", "dpm"), ("sdxl", "euler"), ("sd35", "flow_euler")]
 
 
 @pytest.mark.parametrize("family_name, scheduler", CASES)
@@ -85,7 +85,7 @@ def test_apply_replaces_and_remove_restores():
     assert torch.equal(latents(family, pipeline, guidance_scale=6.0), stock)
 
 
-@pytest.mark.parametrize("family_name", ["cogvideox", "modelscope", "sd15"])
+@pytest.mark.parametrize("family_name", ["cogvideox", "modelscope", "wan", "sd15"])
 def test_guided_pipeline_saves_and_reloads_as_the_stock_pipeline(family_name, tmp_path):
     """save_pretrained after apply_guidance writes the real denoiser; it reloads as a stock pipeline."""
     import diffusers
@@ -209,3 +209,42 @@ def test_baselines_run_inside_every_pipeline(family_name, make):
     apply_guidance(pipeline, make())
     guided = latents(family, pipeline, guidance_scale=2.0)
     assert torch.isfinite(guided).all() and (guided - stock).abs().max().item() > 1e-4
+
+
+def wan_22(boundary_ratio=0.9):
+    """A tiny Wan 2.2 A14B-style pipeline: a second transformer (the low-noise expert) from ``boundary_ratio``."""
+    import copy
+
+    from diffusers import WanPipeline
+
+    family, pipeline = build("wan")
+    second = copy.deepcopy(pipeline.transformer)
+    with torch.no_grad():
+        for parameter in second.parameters():
+            parameter.mul_(0.9)  # a different expert
+    return family, WanPipeline(tokenizer=pipeline.tokenizer, text_encoder=pipeline.text_encoder, vae=pipeline.vae,
+                               scheduler=pipeline.scheduler, transformer=pipeline.transformer,
+                               transformer_2=second, boundary_ratio=boundary_ratio)
+
+
+def test_samg_guides_both_experts_of_wan_22_and_equals_the_stock_pipeline_at_equal_scales():
+    family, pipeline = wan_22()
+    stock = latents(family, pipeline, guidance_scale=6.0, steps=4, guidance_scale_2=6.0)
+    stock_other_second_scale = latents(family, pipeline, guidance_scale=6.0, steps=4, guidance_scale_2=3.0)
+    assert (stock - stock_other_second_scale).abs().max().item() > 1e-4  # the second expert's scale matters
+    apply_guidance(pipeline, SAMG(w_min=6.0, w_max=6.0))
+    guided = latents(family, pipeline, guidance_scale=2.0, steps=4, guidance_scale_2=2.0)
+    assert torch.equal(guided, stock)
+    # one step counter over both experts, so that step windows and step EMAs see steps 0 to 3 in order
+    first, second = guidance_hook(pipeline.transformer), guidance_hook(pipeline.transformer_2)
+    assert first.steps is second.steps and first.steps._index == 4
+    remove_guidance(pipeline)
+    assert all(guidance_hook(t) is None for t in (pipeline.transformer, pipeline.transformer_2))
+    assert torch.equal(latents(family, pipeline, guidance_scale=6.0, steps=4, guidance_scale_2=6.0), stock)
+
+
+def test_wan_refuses_a_pipeline_scale_of_one_which_skips_the_unconditional_call():
+    family, pipeline = build("wan")
+    apply_guidance(pipeline, SAMG(4.0, 9.6))
+    with pytest.raises(RuntimeError, match="guidance_scale > 1"):
+        latents(family, pipeline, guidance_scale=1.0)

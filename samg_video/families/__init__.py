@@ -12,10 +12,11 @@ from samg_video.families.modelscope import ModelScopeFamily
 from samg_video.families.sd35 import StableDiffusion3Family
 from samg_video.families.sdxl import StableDiffusionXLFamily
 from samg_video.families.stable_diffusion import StableDiffusionFamily
+from samg_video.families.wan import WanFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family
-    for family in (CogVideoXFamily(), ModelScopeFamily(), LTXFamily(), StableDiffusionFamily(),
+    for family in (CogVideoXFamily(), ModelScopeFamily(), LTXFamily(), WanFamily(), StableDiffusionFamily(),
                    StableDiffusionXLFamily(), StableDiffusion3Family())
 }
 

@@ -143,6 +143,9 @@ class ModelFamily:
     media = "video"  # "video", or "image": a one-frame clip written as PNG
     layout: str
     denoiser_attribute: str  # the pipeline attribute holding the denoiser
+    extra_denoiser_attributes: tuple[str, ...] = ()  # further denoisers guided alike, where a pipeline has them
+    # False: the pipeline calls the denoiser once on [uncond, cond]; True: twice per step, cond then uncond
+    separate_guidance_calls = False
     keeps_float32_prediction: bool  # whether the stock pipeline upcasts the prediction before combining
     pipeline_class_names: tuple[str, ...]
     schedulers: tuple[str, ...]  # the first is the default
