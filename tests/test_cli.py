@@ -108,7 +108,7 @@ BAD_INPUTS = [
         (["--model.height", "40"], "model.height=40 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
         (["--model.width", "50"], "model.width=50 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
         (["--model.num_inference_steps", "0"], "model.num_inference_steps=0 is not valid; it must be a whole number >= 1"),
-        (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope, ltx, sd15, sdxl, sd35"),
+        (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope, ltx, wan, sd15, sdxl, sd35"),
         (["--model.family", "sd15", "--model.fps", "null"], "model.num_frames=9 cannot be produced by SD 1.5: it makes images; leave num_frames unset"),
         (["--model.family", "sd35", "--model.num_frames", "null", "--model.fps", "null", "--model.scheduler", "ddim"],
          "model.scheduler='ddim' is not valid for sd35; choose one of flow_euler"),
@@ -149,10 +149,21 @@ BAD_INPUTS += [  # 0 is a value, not "unset"; the trainer's, the output folder's
                                                         "metrics, run_config, summary)"),
 ]
 LTX = ["--model.family", "ltx", "--model.scheduler", "flow_euler"]
+WAN = ["--model.family", "wan", "--model.scheduler", "unipc", "--model.height", "32", "--model.width", "32"]
 BAD_INPUTS += [  # LTX-Video's frame and size rules, and its hub id offline
         ([*LTX, "--model.num_frames", "13"], "model.num_frames=13 cannot be produced by LTX-Video: 8k+1 frames between 9 and 257"),
         ([*LTX, "--model.width", "48"], "model.width=48 cannot be produced by LTX-Video: it must be a positive multiple of 32"),
         ([*LTX, "--model.source", "Lightricks/LTX-Video"], "cannot load the ltx model 'Lightricks/LTX-Video'"),
+        # Wan's
+        ([*WAN, "--model.num_frames", "80"], "model.num_frames=80 cannot be produced by Wan: 4k+1 frames between 5 and 121"),
+        ([*WAN, "--model.height", "40"], "model.height=40 cannot be produced by Wan: it must be a positive multiple of 16"),
+        ([*WAN, "--model.source", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"],
+         "cannot load the wan model 'Wan-AI/Wan2.1-T2V-1.3B-Diffusers'"),
+        # the toy model: its own family and size only
+        (["--model.source", "toy", "--model.height", "64", "--model.width", "64"],
+         "model.source='toy' makes 32x32 clips of 9 frames only"),
+        (["--model.source", "toy", "--model.family", "ltx", "--model.scheduler", "flow_euler"],
+         "model.source='toy' is a cogvideox model; set model.family: cogvideox"),
 ]
 if not torch.cuda.is_available():
     BAD_INPUTS.append((["--trainer.accelerator", "gpu"], "trainer: No supported gpu backend found!"))

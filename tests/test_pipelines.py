@@ -248,3 +248,18 @@ def test_wan_refuses_a_pipeline_scale_of_one_which_skips_the_unconditional_call(
     apply_guidance(pipeline, SAMG(4.0, 9.6))
     with pytest.raises(RuntimeError, match="guidance_scale > 1"):
         latents(family, pipeline, guidance_scale=1.0)
+
+
+def test_wan_22_ti2v_sizes_follow_its_16x_vae(tmp_path):
+    from samg_video.errors import ConfigurationError
+    from samg_video.families.base import Source
+
+    wan = get_family("wan")
+    wan.check_request(Source("hub", "Wan-AI/Wan2.2-TI2V-5B-Diffusers"), 704, 1280, 121)  # its model card's size
+    with pytest.raises(ConfigurationError, match="model.height=496 .* multiple of 32"):
+        wan.check_request(Source("hub", "Wan-AI/Wan2.2-TI2V-5B-Diffusers"), 496, 832, 81)
+    wan.check_request(Source("hub", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"), 496, 832, 81)  # 16 for Wan 2.1
+    (tmp_path / "vae").mkdir()  # a local copy: read from its VAE config
+    (tmp_path / "vae" / "config.json").write_text(json.dumps({"scale_factor_spatial": 16}))
+    with pytest.raises(ConfigurationError, match="multiple of 32"):
+        wan.check_request(Source("local", str(tmp_path)), 496, 832, 81)

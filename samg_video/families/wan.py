@@ -1,5 +1,6 @@
 """Wan 2.1 and 2.2 (Wan-AI/Wan2.1-T2V-1.3B-Diffusers, -14B, Wan2.2-T2V-A14B, TI2V-5B): latents
-(B, C, F, H, W), flow matching.
+(B, C, F, H, W), flow matching. TI2V-5B's VAE compresses 16x (sizes in multiples of 32) and it denoises
+with per-token timesteps (``expand_timesteps``); the pipeline handles both.
 
 Unlike the other video pipelines, ``WanPipeline`` calls its transformer twice per step, conditional
 first, then unconditional, and combines them itself; Wan 2.2 A14B switches from ``transformer`` (high
@@ -19,6 +20,7 @@ from samg_video.families.tiny_parts import t5_encoder, t5_tokenizer
 
 TEMPORAL_COMPRESSION = 4  # the VAE keeps frame 0 and then one latent frame per 4 video frames
 SPATIAL_MULTIPLE = 16  # VAE scale 8 times transformer patch size 2
+TI2V_SPATIAL_SCALE = 16  # Wan 2.2 TI2V-5B's VAE
 MAX_FRAMES = 121  # Wan 2.2 TI2V-5B's clips (5 s at 24 fps); Wan 2.1 is trained on 81
 
 
@@ -37,12 +39,20 @@ class WanFamily(ModelFamily):
     tiny_size = {"height": 32, "width": 32, "num_frames": 9, "fps": 16}
 
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
-        check_multiple("height", height, SPATIAL_MULTIPLE, self.display_name)
-        check_multiple("width", width, SPATIAL_MULTIPLE, self.display_name)
+        multiple = self._spatial_multiple(source)
+        check_multiple("height", height, multiple, self.display_name)
+        check_multiple("width", width, multiple, self.display_name)
         valid = f"4k+1 frames between 5 and {MAX_FRAMES}: 5, 9, 13, ..., 81 (Wan 2.1), ..., {MAX_FRAMES}"
         if not isinstance(num_frames, int) or not 5 <= num_frames <= MAX_FRAMES or (num_frames - 1) % TEMPORAL_COMPRESSION:
             # the stock pipeline would round it with a warning; a run renders what it was asked for or stops
             raise ConfigurationError(f"model.num_frames={num_frames!r} cannot be produced by Wan: {valid}")
+
+    def _spatial_multiple(self, source: Source) -> int:
+        """VAE scale times patch size 2: 16, or 32 for Wan 2.2 TI2V-5B, whose VAE compresses 16x."""
+        config = source.config_of("vae")
+        if config is not None:
+            return 2 * int(config.get("scale_factor_spatial") or 8)
+        return 2 * TI2V_SPATIAL_SCALE if "TI2V" in source.location else SPATIAL_MULTIPLE
 
     def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
         from diffusers import WanPipeline
