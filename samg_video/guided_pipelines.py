@@ -24,6 +24,8 @@ from samg_video.guidance.base import Guidance, Step
 
 # the attribute of a guided denoiser that holds its hook (and says that it is guided)
 HOOK_ATTRIBUTE = "_samg_video_guidance_hook"
+# on the guider that apply_guidance puts into a guider-based pipeline: the pipeline's own, restored on removal
+STOCK_GUIDER_ATTRIBUTE = "_samg_video_stock_guider"
 
 
 class StepCounter:
@@ -145,15 +147,23 @@ class SeparateCallsGuidanceHook(GuidanceHook):
         return type(output)(sample=guided)
 
 
-def apply_guidance(pipeline: Any, guidance: Guidance) -> GuidanceHook:
+def apply_guidance(pipeline: Any, guidance: Guidance) -> Any:
     """Make ``pipeline`` combine its predictions with ``guidance``; returns the installed hook (the first
-    denoiser's, where a pipeline has two: Wan 2.2 A14B).
+    denoiser's, where a pipeline has two: Wan 2.2 A14B), or for a guider-based pipeline (HunyuanVideo 1.5)
+    the guider that now holds ``guidance``.
 
     Applying again replaces the previous guidance. Call the pipeline with ``guidance_scale > 1`` so it
     makes the unconditional and conditional passes; the guidance object decides the actual scale.
     """
     family = family_of_pipeline(pipeline)
     remove_guidance(pipeline)
+    if family.guidance_route == "guider":
+        from samg_video.guiders import GuidanceGuider
+
+        stock = pipeline.guider
+        pipeline.guider = GuidanceGuider.around(guidance, family.layout)
+        setattr(pipeline.guider, STOCK_GUIDER_ATTRIBUTE, stock)
+        return pipeline.guider
     hooks = []
     for index, denoiser in enumerate(_denoisers(pipeline, family)):
         if family.separate_guidance_calls:
@@ -170,7 +180,13 @@ def apply_guidance(pipeline: Any, guidance: Guidance) -> GuidanceHook:
 
 def remove_guidance(pipeline: Any) -> None:
     """Restore the pipeline's stock guidance (a pipeline without guidance applied is left as it is)."""
-    for denoiser in _denoisers(pipeline, family_of_pipeline(pipeline)):
+    family = family_of_pipeline(pipeline)
+    if family.guidance_route == "guider":
+        stock = getattr(getattr(pipeline, "guider", None), STOCK_GUIDER_ATTRIBUTE, None)
+        if stock is not None:
+            pipeline.guider = stock
+        return
+    for denoiser in _denoisers(pipeline, family):
         hook = guidance_hook(denoiser)
         if hook is not None:
             hook.handle.remove()

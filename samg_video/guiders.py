@@ -16,6 +16,9 @@ The latent layout is given (``layout``: ``BCFHW``, ``BFCHW`` or ``BCHW``) or inf
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -107,3 +110,34 @@ class DynamicCFG(_PredictionsGuider):
                  enabled: bool = True):
         super().__init__(layout, start, stop, enabled)
         self.method = guidance.DynamicCFG(scale)
+
+
+class GuidanceGuider(_PredictionsGuider):
+    """Any guidance object of :mod:`samg_video.guidance` (CFG, SAMG, APG, ...) as a diffusers guider: what
+    ``apply_guidance`` puts into a guider-based pipeline. Its config holds the layout only; the method is
+    the object given (its statistics and scale maps are that object's)."""
+
+    @register_to_config
+    def __init__(self, layout: str | None = None, start: float = 0.0, stop: float = 1.0, enabled: bool = True):
+        super().__init__(layout, start, stop, enabled)
+        self.method: Guidance | None = None
+
+    @classmethod
+    def around(cls, method: Guidance, layout: str | None = None) -> "GuidanceGuider":
+        with quiet_experimental_notice():
+            guider = cls(layout=layout)
+        guider.method = method
+        return guider
+
+
+@contextlib.contextmanager
+def quiet_experimental_notice() -> Iterator[None]:
+    """Without diffusers' "guiders are experimental" warning, which every guider's construction logs: a
+    run that puts guidance into a guider-based pipeline for the user says nothing the user did not ask."""
+    logger = logging.getLogger("diffusers.guiders.guider_utils")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

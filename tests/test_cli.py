@@ -108,7 +108,7 @@ BAD_INPUTS = [
         (["--model.height", "40"], "model.height=40 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
         (["--model.width", "50"], "model.width=50 cannot be produced by CogVideoX: it must be a positive multiple of 16"),
         (["--model.num_inference_steps", "0"], "model.num_inference_steps=0 is not valid; it must be a whole number >= 1"),
-        (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope, ltx, wan, sd15, sdxl, sd35"),
+        (["--model.family", "sora"], "model.family='sora' is not known; choose one of cogvideox, modelscope, ltx, wan, hunyuan15, sd15, sdxl, sd35"),
         (["--model.family", "sd15", "--model.fps", "null"], "model.num_frames=9 cannot be produced by SD 1.5: it makes images; leave num_frames unset"),
         (["--model.family", "sd35", "--model.num_frames", "null", "--model.fps", "null", "--model.scheduler", "ddim"],
          "model.scheduler='ddim' is not valid for sd35; choose one of flow_euler"),
@@ -159,6 +159,12 @@ BAD_INPUTS += [  # LTX-Video's frame and size rules, and its hub id offline
         ([*WAN, "--model.height", "40"], "model.height=40 cannot be produced by Wan: it must be a positive multiple of 16"),
         ([*WAN, "--model.source", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"],
          "cannot load the wan model 'Wan-AI/Wan2.1-T2V-1.3B-Diffusers'"),
+        # HunyuanVideo 1.5's, and its hub id offline
+        (["--model.family", "hunyuan15", "--model.scheduler", "flow_euler", "--model.num_frames", "10"],
+         "model.num_frames=10 cannot be produced by HunyuanVideo 1.5: 4k+1 frames between 5 and 121"),
+        (["--model.family", "hunyuan15", "--model.scheduler", "flow_euler", "--model.source",
+          "hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v"],
+         "cannot load the hunyuan15 model 'hunyuanvideo-community/HunyuanVideo-1.5-480p_t2v'"),
         # the toy model: its own family and size only
         (["--model.source", "toy", "--model.height", "64", "--model.width", "64"],
          "model.source='toy' makes 32x32 clips of 9 frames only"),

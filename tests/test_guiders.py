@@ -65,6 +65,24 @@ def test_samg_guider_inside_hunyuan_video_15_equals_diffusers_cfg_at_equal_scale
     assert [s["steps"] for s in samg.method.statistics()] == [3]
 
 
+def test_apply_guidance_puts_any_guidance_object_into_a_guider_pipeline_and_removal_restores_its_own():
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    from samg_video import SAMG, apply_guidance, remove_guidance
+
+    stock_guider = ClassifierFreeGuidance(guidance_scale=5.0)
+    pipeline = tiny_hunyuan_video_15(stock_guider)
+    stock = latents(pipeline)
+    samg = SAMG(w_min=5.0, w_max=5.0)
+    guider = apply_guidance(pipeline, samg)
+    assert pipeline.guider is guider and guider.method is samg
+    assert torch.equal(latents(pipeline), stock)
+    apply_guidance(pipeline, SAMG(w_min=3.0, w_max=8.0))  # replaces, keeping the stock guider to restore
+    assert (latents(pipeline) - stock).abs().max() > 1e-3
+    remove_guidance(pipeline)
+    assert pipeline.guider is stock_guider and torch.equal(latents(pipeline), stock)
+
+
 def test_samg_guider_through_the_component_update_of_a_modular_pipeline():
     from diffusers import HunyuanVideo15AutoBlocks
     from diffusers.guiders import ClassifierFreeGuidance

@@ -15,6 +15,7 @@ from samg_video.modules.video_generator import VideoGenerator
 ITEM = {"id": "a", "prompt": "a red panda walking in a forest", "negative_prompt": "", "seed": 5}
 # tiny_samg.yaml (CogVideoX) has its own tests in test_cli.py
 TINY_CONFIGS = {"modelscope": "tiny_modelscope_samg.yaml", "ltx": "tiny_ltx_samg.yaml", "wan": "tiny_wan_samg.yaml",
+                "hunyuan15": "tiny_hunyuan15_samg.yaml",
                 "sd15": "tiny_sd15_samg.yaml", "sdxl": "tiny_sdxl_samg.yaml", "sd35": "tiny_sd35_samg.yaml"}
 
 

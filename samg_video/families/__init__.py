@@ -7,6 +7,7 @@ from typing import Any
 from samg_video.errors import ConfigurationError
 from samg_video.families.base import DTYPES, TINY_SOURCE, TOY_MODEL_DIR, TOY_SOURCE, ModelFamily, Source, resolve_source
 from samg_video.families.cogvideox import CogVideoXFamily
+from samg_video.families.hunyuan import HunyuanVideo15Family
 from samg_video.families.ltx import LTXFamily
 from samg_video.families.modelscope import ModelScopeFamily
 from samg_video.families.sd35 import StableDiffusion3Family
@@ -16,8 +17,8 @@ from samg_video.families.wan import WanFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family
-    for family in (CogVideoXFamily(), ModelScopeFamily(), LTXFamily(), WanFamily(), StableDiffusionFamily(),
-                   StableDiffusionXLFamily(), StableDiffusion3Family())
+    for family in (CogVideoXFamily(), ModelScopeFamily(), LTXFamily(), WanFamily(), HunyuanVideo15Family(),
+                   StableDiffusionFamily(), StableDiffusionXLFamily(), StableDiffusion3Family())
 }
 
 

@@ -13,6 +13,8 @@ import torch
 from samg_video.errors import ConfigurationError, ModelUnavailableError
 
 TINY_SOURCE = "tiny"
+# the pipelines' own guidance scale when a guidance object decides: any value > 1 turns their CFG passes on
+PIPELINE_CFG_SWITCH = 2.0
 TOY_SOURCE = "toy"
 # the toy CogVideoX trained on the synthetic world (scripts/train_toy.py), shipped inside the package
 TOY_MODEL_DIR = Path(__file__).resolve().parent.parent / "world" / "toy_model"
@@ -146,6 +148,9 @@ class ModelFamily:
     extra_denoiser_attributes: tuple[str, ...] = ()  # further denoisers guided alike, where a pipeline has them
     # False: the pipeline calls the denoiser once on [uncond, cond]; True: twice per step, cond then uncond
     separate_guidance_calls = False
+    # "hook": a forward hook on the denoiser; "guider": the pipeline's own guider component is replaced
+    guidance_route = "hook"
+    max_prompts_per_call: int | None = None  # where the stock pipeline fails on larger batches
     keeps_float32_prediction: bool  # whether the stock pipeline upcasts the prediction before combining
     pipeline_class_names: tuple[str, ...]
     schedulers: tuple[str, ...]  # the first is the default
@@ -175,6 +180,11 @@ class ModelFamily:
     def call_arguments(self, pipeline: Any) -> dict[str, Any]:
         """Family-specific keyword arguments of the pipeline call."""
         return {}
+
+    def guidance_arguments(self) -> dict[str, Any]:
+        """Pipeline call arguments that make it run its classifier-free guidance passes; their value is not
+        used (the guidance object sets the scale)."""
+        return {"guidance_scale": PIPELINE_CFG_SWITCH}
 
     def size_arguments(self, num_frames: int) -> dict[str, Any]:
         """Pipeline call arguments for the clip length."""

@@ -19,7 +19,6 @@ from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
 log = logging.getLogger(__name__)
 
 # Any value > 1 makes the stock pipelines batch [uncond, cond]; the guidance object sets the real scale.
-PIPELINE_CFG_SWITCH = 2.0
 # a batch whose pipeline call raises is rendered again clip by clip, so that one bad prompt fails only its
 # own clip; this many failed calls in a row is no bad clip but a broken setup, and stops the run
 MAX_FAILED_BATCHES_IN_A_ROW = 3
@@ -205,6 +204,9 @@ class VideoGenerator(LightningModule):
                 for item in items]
 
     def _render_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        limit = self.family.max_prompts_per_call
+        if limit is not None and len(items) > limit:  # a pipeline that fails on larger batches: call it per chunk
+            return [clip for start in range(0, len(items), limit) for clip in self._render_batch(items[start:start + limit])]
         # one CPU generator per item: the noise is the same on any device, rank and batch composition
         generators = [torch.Generator("cpu").manual_seed(int(item["seed"])) for item in items]
         negative_prompts = [item.get("negative_prompt") or self.negative_prompt for item in items]
@@ -218,7 +220,7 @@ class VideoGenerator(LightningModule):
                 width=self.width,
                 **self.family.size_arguments(self.num_frames),
                 num_inference_steps=self.num_inference_steps,
-                guidance_scale=PIPELINE_CFG_SWITCH,
+                **self.family.guidance_arguments(),
                 generator=generators,
                 output_type="np",
                 **self.family.call_arguments(self.pipeline),
