@@ -20,13 +20,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-STAGES = ("vae", "vae_refine", "transformer")
+STAGES = ("vae", "vae_refine", "transformer", "transformer_more")
 REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
             "vae": {"steps": int, "batch_size": int, "learning_rate": float, "kl_weight": float},
             "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
                            "l1_weight": float},
             "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
-                            "ema_decay": float, "empty_prompt_fraction": float}}
+                            "ema_decay": float, "empty_prompt_fraction": float},
+            "transformer_more": {"steps": int, "learning_rate": float}}
 
 
 KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
@@ -73,7 +74,7 @@ def main() -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     import lightning as L
-    from diffusers import AutoencoderKLCogVideoX
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline
     from lightning.pytorch.loggers import CSVLogger
 
     from datamodules.world import WorldDataModule
@@ -94,7 +95,8 @@ def main() -> None:
 
     def trainer(stage: str, steps: int) -> L.Trainer:
         return L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=CSVLogger(log_dir, name=stage, version=0),
-                         enable_checkpointing=False, log_every_n_steps=25, enable_model_summary=False)
+                         enable_checkpointing=False, log_every_n_steps=max(1, min(25, steps // 10)),
+                         enable_model_summary=False)
 
     if "vae" in args.stages:
         L.seed_everything(config["seed"], verbose=False)  # each stage seeded: run apart, stages give what one run gives
@@ -127,6 +129,20 @@ def main() -> None:
         trainer("transformer", options["steps"]).fit(module, datamodule=data)
         pipeline.save_pretrained(output_dir, safe_serialization=True)
         print(f"train_toy: pipeline saved to {output_dir}", flush=True)
+    if "transformer_more" in args.stages:
+        # more steps from the saved pipeline at a lower rate, the average restarted from its weights
+        L.seed_everything(config["seed"] + 3, verbose=False)
+        if not (output_dir / "model_index.json").is_file():
+            raise SystemExit(f"train_toy: error: no trained pipeline in {output_dir}; run the transformer stage first")
+        pipeline = CogVideoXPipeline.from_pretrained(output_dir)
+        options, more = config["transformer"], config["transformer_more"]
+        data = WorldDataModule(options["batch_size"], seed=config["seed"] + 4,
+                               empty_prompt_fraction=options["empty_prompt_fraction"])
+        module = TransformerTraining(pipeline, more["learning_rate"], 1, options["ema_decay"],
+                                     max_sequence_length=TOY_TEXT_TOKENS)
+        trainer("transformer_more", more["steps"]).fit(module, datamodule=data)
+        pipeline.save_pretrained(output_dir, safe_serialization=True)
+        print(f"train_toy: pipeline trained further and saved to {output_dir}", flush=True)
     plot_curves(log_dir)
     print(f"train_toy: done in {time.monotonic() - started:.0f} s; loss curves in {log_dir / 'training_curves.png'}")
 
@@ -145,7 +161,7 @@ def plot_curves(log_dir: Path) -> None:
         return
     figure, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.5), squeeze=False)
     for axis, (stage, path) in zip(axes[0], stages):
-        column = "transformer/loss" if stage == "transformer" else "vae/mse"
+        column = "transformer/loss" if stage.startswith("transformer") else "vae/mse"
         with path.open(newline="") as file:
             rows = [row for row in csv.DictReader(file) if row.get(column)]
         steps = np.array([int(row["step"]) for row in rows])
@@ -155,7 +171,7 @@ def plot_curves(log_dir: Path) -> None:
         axis.plot(steps, smoothed, color="#0072B2", label="mean of 20")
         axis.set_yscale("log")
         axis.set_xlabel("training step")
-        axis.set_ylabel("v-prediction MSE" if stage == "transformer" else "reconstruction MSE")
+        axis.set_ylabel("v-prediction MSE" if stage.startswith("transformer") else "reconstruction MSE")
         axis.set_title(f"toy CogVideoX: {stage}")
         axis.legend()
     figure.tight_layout()
