@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import sys
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,7 @@ def plot_tradeoff(result: dict[str, Any], out_dir: Path) -> list[str]:
         points = [RunPoint(**p) for p in numbers["points"]]
         cfg = sorted((p for p in points if p.cfg_scale is not None), key=lambda p: p.cfg_scale)
         others = [p for p in points if p.cfg_scale is None]
-        figure, axes = plt.subplots(figsize=(6.4, 4.6))
+        figure, axes = plt.subplots(figsize=(8.6, 4.8))
         if cfg:
             axes.errorbar([p.alignment for p in cfg], [p.artifact for p in cfg],
                           xerr=[Z95 * p.alignment_se for p in cfg], yerr=[Z95 * p.artifact_se for p in cfg],
@@ -252,16 +253,18 @@ def plot_tradeoff(result: dict[str, Any], out_dir: Path) -> list[str]:
             for p in cfg:
                 axes.annotate(f"{p.cfg_scale:g}", (p.alignment, p.artifact), textcoords="offset points",
                               xytext=(6, -10), fontsize=8, color=PALETTE[0])
-        for index, (p, marker) in enumerate(zip(others, "s^DvP*Xh")):
+        # every run a colour and a marker of its own: the colour cycle and the marker cycle differ in length
+        markers = "s^DvP*Xhp<>d"
+        for index, p in enumerate(others):
             axes.errorbar([p.alignment], [p.artifact], xerr=[Z95 * p.alignment_se], yerr=[Z95 * p.artifact_se],
-                          color=PALETTE[1 + index % (len(PALETTE) - 1)], marker=marker, markersize=7,
-                          linestyle="none", capsize=3, label=p.label)
+                          color=PALETTE[1 + index % (len(PALETTE) - 1)], marker=markers[index % len(markers)],
+                          markersize=7, linestyle="none", capsize=3, label=p.label)
         label, better = METRICS[artifact]
-        axes.set_xlabel(f"{METRICS[alignment][0]}, higher follows the prompt more")
-        axes.set_ylabel(f"{label}\n({'lower' if ARTIFACTS[artifact] else 'higher'} is fewer artifacts)")
-        axes.set_title(f"Prompt alignment against {label}: run means, 95 % intervals", fontsize=10)
+        axes.set_xlabel(textwrap.fill(f"{METRICS[alignment][0]}, higher follows the prompt more", 70))
+        axes.set_ylabel(textwrap.fill(label, 40) + f"\n({'lower' if ARTIFACTS[artifact] else 'higher'} is fewer artifacts)")
+        axes.set_title(textwrap.fill(f"Prompt alignment against {label}: run means, 95 % intervals", 75), fontsize=10)
         axes.grid(True, linewidth=0.4, alpha=0.5)
-        axes.legend(fontsize=8, frameon=False)
+        axes.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         figure.tight_layout()
         name = f"tradeoff_{alignment}_vs_{artifact}.png"
         figure.savefig(out_dir / name, dpi=130)
