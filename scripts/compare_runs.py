@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 

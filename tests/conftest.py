@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,3 +24,13 @@ def workdir(tmp_path):
     path = tmp_path / "cwd"
     path.mkdir()
     return path
+
+
+@pytest.fixture(autouse=True)
+def default_ctrl_c():
+    """Ctrl-C back to Python's handler after each test. Lightning ignores SIGINT for good once it has
+    handled a KeyboardInterrupt in this process, and a child started while SIGINT is ignored inherits
+    that and cannot be stopped with Ctrl-C: the CLI tests that send it would fail by order, not by code."""
+    yield
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
