@@ -3,11 +3,13 @@ frames as on one rank, one summary from all ranks, failures counted over ranks, 
 
 import json
 
+import pytest
 import yaml
-from cli_runs import FAST, TINY_CONFIG, TWO_CPU_RANKS, lines_of, run
+from cli_runs import FAST, ROOT, TINY_CONFIG, TWO_CPU_RANKS, lines_of, run
 
 from datamodules.prompts import PromptDataModule
 from samg_video.files.media import read_video
+from samg_video.files.resume import complete_metadata
 
 PROMPTS = ["a cat", "a dog", "a bird", "a fish", "a horse"]
 
@@ -79,3 +81,44 @@ def test_batch_mates_do_not_depend_on_the_number_of_ranks():
     assert [len(b) for b in sorted(one, key=len)] == [2, 3, 3, 3]
     assert batches(2) == one and batches(3) == one and batches(8) == one
 
+
+
+@pytest.mark.parametrize("config", ["tiny_wan_samg.yaml", "tiny_hunyuan15_samg.yaml"])
+def test_newer_families_on_two_ranks_isolate_failures_and_resume(workdir, tmp_path, config):
+    # Wan calls its transformer twice per step; HunyuanVideo 1.5 guides through its guider, one prompt per call,
+    # and has no step callback (its poisoned clip is caught in the decoded frames)
+    out = tmp_path / "out"
+    prompts = ["a cat", "poison apple", "a dog", "a bird"]
+    args = ["predict", "-c", ROOT / "configs" / config, "--output_dir", out, "--data.prompts", f"[{', '.join(prompts)}]",
+            "--data.batch_size", "2", "--model.class_path", "faults.PoisonedGenerator", *FAST]
+    ids = {item["prompt"]: item["id"] for item in PromptDataModule(prompts).items}
+    out.mkdir()
+    (out / f"{ids['a dog']}.mp4").mkdir()  # where the dog's mp4 must go: encoding works, the rename fails
+
+    result = run(args + TWO_CPU_RANKS, cwd=workdir, timeout=150)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.count("samg-video: 2 of 4 clips failed") == 1 and "Traceback" not in result.stderr
+    failures = {line["id"]: line["reason"] for line in lines_of(out / "failures.jsonl")}
+    assert set(failures) == {ids["poison apple"], ids["a dog"]}
+    assert failures[ids["poison apple"]] == ("decoded frames contain NaN/Inf" if "hunyuan" in config else
+                                             "latents became NaN/Inf at sampling step 2 of 2")
+    assert failures[ids["a dog"]].startswith("writing failed: IsADirectoryError")
+    assert sorted(p.stem for p in out.glob("*.json") if p.stem != "summary") == sorted([ids["a cat"], ids["a bird"]])
+    for prompt in ("a cat", "a bird"):  # complete clips: metadata, temporal metrics, scale maps
+        metadata = json.loads((out / f"{ids[prompt]}.json").read_text())
+        assert metadata["model"]["family"] == config.split("_")[1] and complete_metadata(out, ids[prompt]) == metadata
+        init = metadata["guidance"]["init_args"]
+        assert metadata["scale_map"]["range"] == [init["w_min"], init["w_max"]]
+        assert (out / metadata["scale_map"]["scale_map"]).is_file()
+    assert all(line["flicker"] is not None for line in lines_of(out / "metrics.jsonl"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 2 and summary["failures"] == 2  # written once, after both ranks finished
+
+    (out / f"{ids['a dog']}.mp4").rmdir()
+    again = run(args, cwd=workdir)
+    assert again.returncode == 1 and "samg-video: 1 of 2 clips failed" in again.stderr  # the poison stays poison
+    assert "resuming: 2 of 4 clips are complete" in again.stderr + again.stdout
+    assert sorted(line["id"] for line in lines_of(out / "metrics.jsonl")) == \
+           sorted(ids[p] for p in ("a cat", "a dog", "a bird"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 3 and summary["failures"] == 1

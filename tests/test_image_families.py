@@ -13,9 +13,9 @@ from samg_video.files.resume import complete_metadata
 from samg_video.modules.video_generator import VideoGenerator
 
 ITEM = {"id": "a", "prompt": "a red panda walking in a forest", "negative_prompt": "", "seed": 5}
-# tiny_samg.yaml (CogVideoX) has its own tests in test_cli.py
-TINY_CONFIGS = {"modelscope": "tiny_modelscope_samg.yaml", "ltx": "tiny_ltx_samg.yaml", "wan": "tiny_wan_samg.yaml",
-                "hunyuan15": "tiny_hunyuan15_samg.yaml",
+# tiny_samg.yaml (CogVideoX) has its own tests in test_cli.py; the Wan and HunyuanVideo 1.5 ones run on two
+# ranks, with failures and a resume, in test_distributed.py
+TINY_CONFIGS = {"modelscope": "tiny_modelscope_samg.yaml", "ltx": "tiny_ltx_samg.yaml",
                 "sd15": "tiny_sd15_samg.yaml", "sdxl": "tiny_sdxl_samg.yaml", "sd35": "tiny_sd35_samg.yaml"}
 
 
@@ -65,7 +65,7 @@ def test_every_tiny_config_runs_offline_through_the_cli(family, workdir, tmp_pat
         else:
             assert record["flicker"] is not None and (out / metadata["scale_map"]["scale_map"]).is_file()
     assert not clip_videos(out) if get_family(family).media == "image" else len(clip_videos(out)) == 2
-    if family not in ("sd15", "wan"):
+    if family != "sd15":
         return
     # a re-run finds every clip complete, images included, and loads no model
     again = run(["predict", "-c", ROOT / "configs" / TINY_CONFIGS[family], "--output_dir", out,

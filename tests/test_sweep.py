@@ -82,3 +82,21 @@ def test_a_bad_setting_stops_the_sweep_with_nothing_written(workdir, tmp_path):
                "--output_dir", str(out)]
     result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "w_min=0 is not valid" in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("config", ["tiny_wan_samg.yaml", "tiny_hunyuan15_samg.yaml"])
+def test_sweep_of_a_newer_family_renders_each_setting_through_its_own_guidance_route(workdir, tmp_path, config):
+    # Wan: the hook on two separate transformer calls; HunyuanVideo 1.5: the pipeline's guider component
+    out = tmp_path / "sweep"
+    command = [sys.executable, str(SWEEP), "-c", str(ROOT / "configs" / config), "--guidance", "cfg:5", "samg:3,8",
+               "--output_dir", str(out), "--prompts", json.dumps(["a cat"]), "--", "--model.num_inference_steps", "2"]
+    result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for folder, class_path in (("cfg_5", "samg_video.guidance.CFG"), ("samg_3_8", "samg_video.guidance.SAMG")):
+        (record,) = lines_of(out / folder / "metrics.jsonl")
+        assert record["flicker"] is not None and record["guidance"]["class_path"] == class_path
+    (record,) = lines_of(out / "samg_3_8" / "metrics.jsonl")
+    guided = json.loads((out / "samg_3_8" / f"{record['id']}.json").read_text())["guidance_statistics"]
+    assert guided["active_steps"] == 2 and 3.0 <= guided["mean_scale"] <= 8.0  # SAMG was called at every step
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert [run["label"] for run in report["runs"]] == ["cfg_5", "samg_3_8"]

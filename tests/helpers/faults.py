@@ -30,7 +30,11 @@ class _Poisoning:
 
 
 class PoisonedGenerator(VideoGenerator):
-    """Clips whose prompt contains ``poison`` get NaN latents at sampling step index 1."""
+    """Clips whose prompt contains ``poison`` get NaN latents at sampling step index 1.
+
+    For a family whose pipeline has no step callback (HunyuanVideo 1.5, one prompt per call), the
+    denoiser's output of a call for a poisoned prompt is NaN from its second evaluation on instead.
+    """
 
     def render(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         family = self.family
@@ -39,6 +43,29 @@ class PoisonedGenerator(VideoGenerator):
             return super().render(items)
         finally:
             self.family = family
+
+    def _render_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        limit = self.family.max_prompts_per_call
+        if self.family.step_callback_arguments(lambda *_: None) or (limit is not None and len(items) > limit):
+            return super()._render_batch(items)  # poisoned by the step callback, or split into calls first
+        if not any("poison" in item["prompt"] for item in items):
+            return super()._render_batch(items)
+        calls = 0
+
+        def poisoned(module: Any, args: Any, output: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                prediction = output[0] if isinstance(output, tuple) else output.sample
+                prediction.fill_(float("nan"))
+            return output
+
+        denoiser = getattr(self.pipeline, self.family.denoiser_attribute)
+        handle = denoiser.register_forward_hook(poisoned)
+        try:
+            return super()._render_batch(items)
+        finally:
+            handle.remove()
 
 
 class SlowGenerator(VideoGenerator):
