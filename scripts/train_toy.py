@@ -26,7 +26,7 @@ REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
             "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
                            "l1_weight": float},
             "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
-                            "ema_decay": float, "empty_prompt_fraction": float},
+                            "ema_decay": float, "empty_prompt_fraction": float, "pool_size": int},
             "transformer_more": {"steps": int, "learning_rate": float}}
 
 
@@ -76,10 +76,16 @@ def main() -> None:
     import lightning as L
     from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline
     from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader
 
     from datamodules.world import WorldDataModule
     from samg_video.families.cogvideox import TOY_TEXT_TOKENS, CogVideoXFamily
-    from samg_video.modules.toy_training import TransformerTraining, VAETraining, latent_scaling_factor
+    from samg_video.modules.toy_training import (
+        TransformerTraining,
+        VAETraining,
+        encode_latent_pool,
+        latent_scaling_factor,
+    )
     from samg_video.world.scenes import VOCABULARY
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -97,6 +103,13 @@ def main() -> None:
         return L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=CSVLogger(log_dir, name=stage, version=0),
                          enable_checkpointing=False, log_every_n_steps=max(1, min(25, steps // 10)),
                          enable_model_summary=False)
+
+    def latent_pool(seed: int) -> DataLoader:
+        # clips of the stream encoded once (with their own prompts: the module drops some at each step)
+        options = config["transformer"]
+        clips = WorldDataModule(64, seed=seed, empty_prompt_fraction=0.0).train_dataloader()
+        pool = encode_latent_pool(pipeline.vae, clips, options["pool_size"])
+        return DataLoader(pool, batch_size=options["batch_size"], shuffle=True, drop_last=True)
 
     if "vae" in args.stages:
         L.seed_everything(config["seed"], verbose=False)  # each stage seeded: run apart, stages give what one run gives
@@ -122,11 +135,10 @@ def main() -> None:
         calibration = next(iter(WorldDataModule(256, seed=config["seed"] + 1).train_dataloader()))["video"]
         pipeline.vae.register_to_config(scaling_factor=latent_scaling_factor(pipeline.vae, calibration))
         options = config["transformer"]
-        data = WorldDataModule(options["batch_size"], seed=config["seed"] + 2,
-                               empty_prompt_fraction=options["empty_prompt_fraction"])
+        data = latent_pool(config["seed"] + 2)
         module = TransformerTraining(pipeline, options["learning_rate"], options["warmup_steps"], options["ema_decay"],
-                                     max_sequence_length=TOY_TEXT_TOKENS)
-        trainer("transformer", options["steps"]).fit(module, datamodule=data)
+                                     options["empty_prompt_fraction"], max_sequence_length=TOY_TEXT_TOKENS)
+        trainer("transformer", options["steps"]).fit(module, train_dataloaders=data)
         pipeline.save_pretrained(output_dir, safe_serialization=True)
         print(f"train_toy: pipeline saved to {output_dir}", flush=True)
     if "transformer_more" in args.stages:
@@ -136,11 +148,10 @@ def main() -> None:
             raise SystemExit(f"train_toy: error: no trained pipeline in {output_dir}; run the transformer stage first")
         pipeline = CogVideoXPipeline.from_pretrained(output_dir)
         options, more = config["transformer"], config["transformer_more"]
-        data = WorldDataModule(options["batch_size"], seed=config["seed"] + 4,
-                               empty_prompt_fraction=options["empty_prompt_fraction"])
+        data = latent_pool(config["seed"] + 4)
         module = TransformerTraining(pipeline, more["learning_rate"], 1, options["ema_decay"],
-                                     max_sequence_length=TOY_TEXT_TOKENS)
-        trainer("transformer_more", more["steps"]).fit(module, datamodule=data)
+                                     options["empty_prompt_fraction"], max_sequence_length=TOY_TEXT_TOKENS)
+        trainer("transformer_more", more["steps"]).fit(module, train_dataloaders=data)
         pipeline.save_pretrained(output_dir, safe_serialization=True)
         print(f"train_toy: pipeline trained further and saved to {output_dir}", flush=True)
     plot_curves(log_dir)

@@ -1,5 +1,5 @@
 """The toy CogVideoX shipped with the package: trained on the synthetic world, loaded offline by the stock
-pipeline, guided by SAMG exactly as CFG at equal scales, and better at following prompts with guidance."""
+pipeline, guided by SAMG exactly as CFG at equal scales, following its prompts, and over-saturating with guidance."""
 
 import numpy as np
 import pytest
@@ -45,6 +45,8 @@ def test_toy_source_resolves_offline_with_its_size_and_refuses_other_sizes_and_f
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     module = VideoGenerator(CFG(5.0), family="cogvideox", source="toy")
     assert (module.height, module.width, module.num_frames) == (SIZE, SIZE, FRAMES)
+    by_path = VideoGenerator(CFG(5.0), family="cogvideox", source=str(TOY_MODEL_DIR))  # its folder is the toy model
+    assert (by_path.source.kind, by_path.height, by_path.width, by_path.num_frames) == ("toy", SIZE, SIZE, FRAMES)
     with pytest.raises(ConfigurationError, match="32x32 clips of 9 frames only"):
         VideoGenerator(CFG(5.0), family="cogvideox", source="toy", height=64)
     with pytest.raises(ConfigurationError, match="set model.family: cogvideox"):
@@ -64,27 +66,35 @@ def test_samg_with_equal_scales_equals_cfg_on_the_toy_model(toy_pipeline):
     assert (stock_at_2 - stock).abs().max().item() > 1e-3  # the scale matters: the check can fail
 
 
-def test_guidance_on_the_toy_model_fixes_colour_and_background_and_pushes_colour_beyond_the_palette(toy_pipeline):
-    """What guidance measurably does to the shipped model on a fixed set: the prompt's colours and background
-    are followed at least as well as unguided, and colour is pushed beyond the world's palette. (Whole
-    adherence, shape and motion included, does not rise by a clear margin at a mid scale: see the README.)"""
+def test_the_toy_model_follows_its_prompts_and_guidance_pushes_colour_beyond_the_palette(toy_pipeline):
+    """What the shipped weights measurably do on a fixed set: clips follow their prompts far above what the
+    same noise gives for the empty prompt; guidance at a mid scale keeps colour and background at least as
+    right as unguided, and pushes colour beyond the world's palette. (Whole adherence does not rise by a
+    clear margin with guidance: unguided it is already about 0.9; see the README.)"""
     scenes = scene_set(16, 77)
     prompts = [scene.prompt() for scene in scenes]
-    colour_and_background, overshoot = {}, {}
-    for scale in (1.0, MID_SCALE):
+
+    def scores(scale, rendered_prompts, metrics):
         apply_guidance(toy_pipeline, CFG(scale))
-        hits, beyond = [], []
-        for seed in SEEDS:
-            clips = render(toy_pipeline, prompts, steps=20, seed=100 * seed)
-            for clip, prompt in zip(clips, prompts):
-                frames = np.clip(np.round(clip * 255), 0, 255).astype(np.uint8)
-                result = world_metrics(frames, prompt, ("world_colour", "world_background", "palette_overshoot"))
-                hits += [result["world_colour"].value, result["world_background"].value]
-                beyond.append(result["palette_overshoot"].value)
-        colour_and_background[scale], overshoot[scale] = float(np.mean(hits)), float(np.mean(beyond))
-    remove_guidance(toy_pipeline)
-    assert colour_and_background[MID_SCALE] >= max(colour_and_background[1.0], 0.9), colour_and_background
-    assert overshoot[MID_SCALE] >= overshoot[1.0] + 0.3, overshoot  # 8-bit levels beyond [40, 215]
+        try:
+            results = []
+            for seed in SEEDS:
+                clips = render(toy_pipeline, rendered_prompts, steps=20, seed=100 * seed)
+                for clip, prompt in zip(clips, prompts):
+                    frames = np.clip(np.round(clip * 255), 0, 255).astype(np.uint8)
+                    results.append(world_metrics(frames, prompt, metrics))
+            return {name: float(np.mean([result[name].value for result in results])) for name in metrics}
+        finally:
+            remove_guidance(toy_pipeline)
+
+    metrics = ("world_adherence", "world_colour", "world_background", "palette_overshoot")
+    unguided, guided = scores(1.0, prompts, metrics), scores(MID_SCALE, prompts, metrics)
+    empty = scores(1.0, [""] * len(prompts), ("world_adherence",))  # the same noise, no prompt: chance-like
+    assert unguided["world_adherence"] >= 0.8 and empty["world_adherence"] <= unguided["world_adherence"] - 0.3, \
+        (unguided, empty)
+    for attribute in ("world_colour", "world_background"):
+        assert guided[attribute] >= max(unguided[attribute], 0.9), (unguided, guided)
+    assert guided["palette_overshoot"] >= unguided["palette_overshoot"] + 0.3, (unguided, guided)  # 8-bit levels
 
 
 def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(tmp_path):
@@ -100,7 +110,7 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
                       "vae: {steps: 2, batch_size: 2, learning_rate: 1.0e-3, kl_weight: 1.0e-6}\n"
                       "vae_refine: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, object_weight: 4.0, l1_weight: 1.0}\n"
                       "transformer: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, warmup_steps: 1, "
-                      "ema_decay: 0.9, empty_prompt_fraction: 0.15}\n"
+                      "ema_decay: 0.9, empty_prompt_fraction: 0.15, pool_size: 8}\n"
                       "transformer_more: {steps: 2, learning_rate: 2.0e-4}\n")
     result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},

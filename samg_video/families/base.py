@@ -45,7 +45,9 @@ def resolve_source(source: str, family: str) -> Source:
     """
     if source == TINY_SOURCE:
         return Source("tiny", source)
-    if source == TOY_SOURCE:
+    expanded = os.path.expanduser(source)
+    # the shipped toy model's own folder is the toy model: its size and family rules, not CogVideoX-2b's defaults
+    if source == TOY_SOURCE or (os.path.isdir(expanded) and Path(expanded).resolve() == TOY_MODEL_DIR.resolve()):
         if family != TOY_FAMILY:
             raise ConfigurationError(f"model.source={TOY_SOURCE!r} is a {TOY_FAMILY} model; set model.family: "
                                      f"{TOY_FAMILY} (model.family is {family!r})")
@@ -54,7 +56,6 @@ def resolve_source(source: str, family: str) -> Source:
                                      "reinstall the package, or train it: python scripts/train_toy.py -c "
                                      "configs/training/toy_cogvideox.yaml")
         return Source("toy", str(TOY_MODEL_DIR))
-    expanded = os.path.expanduser(source)
     if os.path.isdir(expanded):
         if not os.path.isfile(os.path.join(expanded, "model_index.json")):
             raise ConfigurationError(

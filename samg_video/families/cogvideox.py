@@ -116,7 +116,7 @@ class CogVideoXFamily(ModelFamily):
             tokenizer = word_tokenizer(vocabulary)
             text_encoder = t5_encoder(width=TOY_TEXT_WIDTH, vocab_size=len(tokenizer)).requires_grad_(False)
             transformer = CogVideoXTransformer3DModel(
-                num_attention_heads=4, attention_head_dim=16, in_channels=TOY_LATENT_CHANNELS,
+                num_attention_heads=4, attention_head_dim=32, in_channels=TOY_LATENT_CHANNELS,
                 out_channels=TOY_LATENT_CHANNELS, time_embed_dim=64, text_embed_dim=TOY_TEXT_WIDTH, num_layers=6,
                 sample_height=8, sample_width=8, sample_frames=9, patch_size=2,
                 temporal_compression_ratio=TEMPORAL_COMPRESSION, max_text_seq_length=TOY_TEXT_TOKENS,

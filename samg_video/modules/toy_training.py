@@ -3,7 +3,8 @@
 1. ``VAETraining``: the 3D VAE learns to reconstruct clips (MSE plus a small KL term).
 2. ``TransformerTraining``: with the VAE and the T5 text encoder frozen, the transformer learns
    v-prediction on the VAE's latents under the pipeline's own scheduler, with an exponential moving
-   average of its weights (what is shipped).
+   average of its weights (what is shipped). The latents come from a ``LatentPool``: a large sample of
+   the world's stream encoded once, since encoding every batch anew took two thirds of each step.
 
 Both work on the stock diffusers modules of a ``CogVideoXPipeline``, so the result is saved with
 ``save_pretrained`` and loads with ``CogVideoXPipeline.from_pretrained``.
@@ -11,11 +12,14 @@ Both work on the stock diffusers modules of a ``CogVideoXPipeline``, so the resu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 
 class VAETraining(L.LightningModule):
@@ -57,22 +61,62 @@ class VAETraining(L.LightningModule):
         return torch.optim.AdamW(self.vae.parameters(), lr=self.learning_rate, weight_decay=0.0)
 
 
+class LatentPool(Dataset):
+    """Clips of the world as the frozen VAE encodes them: the posterior's mean and standard deviation
+    (``(C, f, h, w)`` each) and the clip's prompt. A fresh latent is sampled from them at every use."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, prompts: list[str]):
+        if not len(mean) == len(std) == len(prompts):
+            raise ValueError(f"{len(mean)} means, {len(std)} deviations and {len(prompts)} prompts")
+        self.mean, self.std, self.prompts = mean, std, prompts
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"latent_mean": self.mean[index], "latent_std": self.std[index], "prompt": self.prompts[index]}
+
+
+@torch.no_grad()
+def encode_latent_pool(vae: torch.nn.Module, batches: Iterable[dict[str, Any]], count: int) -> LatentPool:
+    """The first ``count`` clips of ``batches`` (``{"video", "prompt"}`` batches) encoded by ``vae``."""
+    means, stds, prompts = [], [], []
+    with tqdm(total=count, desc="encoding the latent pool", unit="clip") as progress:
+        for batch in batches:
+            posterior = vae.encode(batch["video"]).latent_dist
+            means.append(posterior.mean)
+            stds.append(posterior.std)
+            prompts.extend(batch["prompt"])
+            progress.update(len(batch["prompt"]))
+            if len(prompts) >= count:
+                break
+    return LatentPool(torch.cat(means)[:count], torch.cat(stds)[:count], prompts[:count])
+
+
 class TransformerTraining(L.LightningModule):
     """v-prediction training of a CogVideoX transformer inside ``pipeline``, everything else frozen.
+
+    Batches are ``LatentPool`` items; a share ``empty_prompt_fraction`` of their prompts is replaced by
+    the empty prompt at each step, so that the model also learns the unconditional prediction that
+    classifier-free guidance needs.
 
     Args:
         pipeline: a ``CogVideoXPipeline`` whose VAE is trained and whose ``scaling_factor`` is set.
         learning_rate: AdamW learning rate (after a linear warm-up of ``warmup_steps``).
         ema_decay: decay of the moving average of the weights copied into the transformer at the end.
+        empty_prompt_fraction: share of empty prompts, 0.1 to 0.2 is usual.
         max_sequence_length: text tokens, the transformer's ``max_text_seq_length``.
     """
 
     def __init__(self, pipeline: Any, learning_rate: float = 5e-4, warmup_steps: int = 200, ema_decay: float = 0.999,
-                 max_sequence_length: int = 16):
+                 empty_prompt_fraction: float = 0.15, max_sequence_length: int = 16):
         super().__init__()
+        if not 0.0 <= empty_prompt_fraction < 1.0:
+            raise ValueError(f"empty_prompt_fraction={empty_prompt_fraction!r} must be in [0, 1)")
         self.pipeline = pipeline
         self.transformer = pipeline.transformer
         self.learning_rate, self.warmup_steps, self.max_sequence_length = learning_rate, warmup_steps, max_sequence_length
+        self.empty_prompt_fraction = empty_prompt_fraction
         pipeline.vae.requires_grad_(False).eval()
         pipeline.text_encoder.requires_grad_(False).eval()
         self.average = AveragedModel(self.transformer, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
@@ -92,20 +136,18 @@ class TransformerTraining(L.LightningModule):
             self._embeddings.update(zip(missing, embeddings))
         return torch.stack([self._embeddings[prompt] for prompt in prompts])
 
-    @torch.no_grad()
-    def latents(self, video: torch.Tensor) -> torch.Tensor:
-        """``(B, F, C, h, w)`` scaled latents of ``(B, 3, T, H, W)`` clips, as the pipeline denoises them."""
-        latents = self.pipeline.vae.encode(video).latent_dist.sample() * self.pipeline.vae.config.scaling_factor
-        return latents.permute(0, 2, 1, 3, 4)
-
     def training_step(self, batch: dict[str, Any], batch_index: int) -> torch.Tensor:
-        latents = self.latents(batch["video"])
+        mean, std = batch["latent_mean"], batch["latent_std"]
+        # (B, C, f, h, w) posterior sample -> (B, f, C, h, w) scaled latents, as the pipeline denoises them
+        latents = ((mean + std * torch.randn_like(std)) * self.pipeline.vae.config.scaling_factor).permute(0, 2, 1, 3, 4)
+        empty = torch.rand(len(batch["prompt"])) < self.empty_prompt_fraction
+        prompts = ["" if drop else prompt for prompt, drop in zip(batch["prompt"], empty.tolist())]
         noise = torch.randn_like(latents)
         timesteps = torch.randint(0, len(self.sqrt_alpha), (len(latents),), device=latents.device)
         a = self.sqrt_alpha[timesteps].view(-1, 1, 1, 1, 1)
         b = self.sqrt_one_minus_alpha[timesteps].view(-1, 1, 1, 1, 1)
         noisy, velocity = a * latents + b * noise, a * noise - b * latents  # the scheduler's add_noise, get_velocity
-        prediction = self.transformer(hidden_states=noisy, encoder_hidden_states=self.embed(batch["prompt"]),
+        prediction = self.transformer(hidden_states=noisy, encoder_hidden_states=self.embed(prompts),
                                       timestep=timesteps, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(prediction, velocity)
         self.log("transformer/loss", loss, prog_bar=True)
