@@ -227,17 +227,6 @@ def test_bad_input_in_a_real_process_exits_2_with_one_line(workdir, tmp_path, ca
     assert_failed_cleanly(result.returncode, result.stderr, message, tmp_path, workdir, inputs)
 
 
-def test_run_config_never_overwrites_the_input_config(workdir, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    config = out / "run_config.yaml"
-    config.write_text(TINY_CONFIG.read_text())
-    before = config.read_text()
-    result = run(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]"], cwd=workdir)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert config.read_text() == before and len(clip_videos(out)) == 1
-
-
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_parses(config, capsys, monkeypatch):
     from samg_video.cli import main
@@ -264,12 +253,17 @@ def test_every_shipped_config_parses(config, capsys, monkeypatch):
         assert maps[0]["init_args"]["enabled"] == config.name.startswith(("tiny", "toy"))
 
 
-def test_a_baseline_is_selected_from_the_same_config_key(workdir, tmp_path):
+def test_a_baseline_is_selected_from_the_same_config_key_and_the_input_config_is_never_overwritten(workdir, tmp_path):
     out = tmp_path / "out"
+    out.mkdir()
+    config = out / "run_config.yaml"  # the name of the run's own record of its config
+    config.write_text(TINY_CONFIG.read_text())
+    before = config.read_text()
     guidance = '{"class_path": "samg_video.guidance.APG", "init_args": {"scale": 6.0, "eta": 0.0}}'
-    result = run(["predict", "-c", str(TINY_CONFIG), "--output_dir", str(out), "--data.prompts", "[a cat]",
+    result = run(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]",
                   "--model.num_inference_steps", "2", "--model.guidance", guidance], cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert config.read_text() == before and len(clip_videos(out)) == 1
     metadata = json.loads(next(p for p in out.glob("a-cat-*.json")).read_text())
     assert metadata["guidance"] == {"class_path": "samg_video.guidance.APG",
                                     "init_args": {"scale": 6.0, "eta": 0.0, "norm_threshold": 15.0, "momentum": 0.0}}

@@ -85,25 +85,32 @@ def test_batch_mates_do_not_depend_on_the_number_of_ranks():
 
 @pytest.mark.parametrize("config", ["tiny_wan_samg.yaml", "tiny_hunyuan15_samg.yaml"])
 def test_newer_families_on_two_ranks_isolate_failures_and_resume(workdir, tmp_path, config):
-    # Wan calls its transformer twice per step; HunyuanVideo 1.5 guides through its guider, one prompt per call,
-    # and has no step callback (its poisoned clip is caught in the decoded frames)
+    # failure isolation through the CLI (the same code for every family): a clip that goes NaN and one that cannot
+    # be written fail alone, on either rank, and a re-run retries exactly those. Wan calls its transformer twice per
+    # step; HunyuanVideo 1.5 guides through its guider, one prompt per call, and has no step callback (its poisoned
+    # clip is caught in the decoded frames)
     out = tmp_path / "out"
     prompts = ["a cat", "poison apple", "a dog", "a bird"]
     args = ["predict", "-c", ROOT / "configs" / config, "--output_dir", out, "--data.prompts", f"[{', '.join(prompts)}]",
             "--data.batch_size", "2", "--model.class_path", "faults.PoisonedGenerator", *FAST]
     ids = {item["prompt"]: item["id"] for item in PromptDataModule(prompts).items}
+    seeds = {item["prompt"]: item["seed"] for item in PromptDataModule(prompts).items}
     out.mkdir()
     (out / f"{ids['a dog']}.mp4").mkdir()  # where the dog's mp4 must go: encoding works, the rename fails
 
     result = run(args + TWO_CPU_RANKS, cwd=workdir, timeout=150)
     assert result.returncode == 1, result.stderr[-3000:]
     assert result.stderr.count("samg-video: 2 of 4 clips failed") == 1 and "Traceback" not in result.stderr
-    failures = {line["id"]: line["reason"] for line in lines_of(out / "failures.jsonl")}
+    failures = {line["id"]: line for line in lines_of(out / "failures.jsonl")}
     assert set(failures) == {ids["poison apple"], ids["a dog"]}
-    assert failures[ids["poison apple"]] == ("decoded frames contain NaN/Inf" if "hunyuan" in config else
-                                             "latents became NaN/Inf at sampling step 2 of 2")
-    assert failures[ids["a dog"]].startswith("writing failed: IsADirectoryError")
+    poisoned = failures[ids["poison apple"]]
+    assert (poisoned["prompt"], poisoned["seed"]) == ("poison apple", seeds["poison apple"])
+    assert poisoned["reason"] == ("decoded frames contain NaN/Inf" if "hunyuan" in config else
+                                  "latents became NaN/Inf at sampling step 2 of 2")
+    assert failures[ids["a dog"]]["reason"].startswith("writing failed: IsADirectoryError")
+    # the others are complete; the poisoned clip left no file, the dog no JSON
     assert sorted(p.stem for p in out.glob("*.json") if p.stem != "summary") == sorted([ids["a cat"], ids["a bird"]])
+    assert not list(out.glob(f"{ids['poison apple']}*"))
     for prompt in ("a cat", "a bird"):  # complete clips: metadata, temporal metrics, scale maps
         metadata = json.loads((out / f"{ids[prompt]}.json").read_text())
         assert metadata["model"]["family"] == config.split("_")[1] and complete_metadata(out, ids[prompt]) == metadata
@@ -112,12 +119,14 @@ def test_newer_families_on_two_ranks_isolate_failures_and_resume(workdir, tmp_pa
         assert (out / metadata["scale_map"]["scale_map"]).is_file()
     assert all(line["flicker"] is not None for line in lines_of(out / "metrics.jsonl"))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["clips"] == 2 and summary["failures"] == 2  # written once, after both ranks finished
+    assert summary["clips"] == 2 and summary["failures"] == 2  # written once, after both ranks finished (the dog
+    # was scored, but is not a result)
 
     (out / f"{ids['a dog']}.mp4").rmdir()
     again = run(args, cwd=workdir)
     assert again.returncode == 1 and "samg-video: 1 of 2 clips failed" in again.stderr  # the poison stays poison
     assert "resuming: 2 of 4 clips are complete" in again.stderr + again.stdout
+    assert [line["id"] for line in lines_of(out / "failures.jsonl")] == [ids["poison apple"]]
     assert sorted(line["id"] for line in lines_of(out / "metrics.jsonl")) == \
            sorted(ids[p] for p in ("a cat", "a dog", "a bird"))
     summary = json.loads((out / "summary.json").read_text())

@@ -114,13 +114,16 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     assert csv_rows[-1].endswith(",unknown,mixed")  # the model and guidance as the summary says, unquoted
 
 
-def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path):
+def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path, monkeypatch):
+    from samg_video.cli import main
+
     folder, _ = clips_dir
     out = tmp_path / "out"
-    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
-                      "--trainer.accelerator", "cpu", "--data.num_frames", "5", "--data.height", "16",
-                      "--data.width", "24"], cwd=tmp_path)
-    assert result.returncode == 1, result.stderr[-3000:]  # 3 unreadable files
+    monkeypatch.chdir(tmp_path)  # in this process: faster; evaluation runs in a real process above
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
+              "--trainer.accelerator", "cpu", "--data.num_frames", "5", "--data.height", "16", "--data.width", "24"])
+    assert exit_info.value.code == 1  # 3 unreadable files
     for line in read_jsonl(out / "metrics.jsonl"):
         assert (line["num_frames"], line["height"], line["width"]) == (5, 16, 24)
         assert len(line["warping_error_per_pair"]) == 4
@@ -164,11 +167,15 @@ def test_evaluation_bad_input_fails_before_work_with_a_clear_message(clips_dir, 
     assert not (out / "metrics.jsonl").exists()
 
 
-def test_scoring_a_folder_into_itself_is_refused_before_any_work(clips_dir, tmp_path):
+def test_scoring_a_folder_into_itself_is_refused_before_any_work(clips_dir, tmp_path, capsys, monkeypatch):
+    from samg_video.cli import main
+
     folder, _ = clips_dir
-    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(folder),
-                      "--trainer.accelerator", "cpu"], cwd=tmp_path)
-    assert result.returncode == 2 and "is the folder being scored" in result.stderr
+    monkeypatch.chdir(tmp_path)  # in this process: faster; the real process is tested with the bad inputs above
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(folder),
+              "--trainer.accelerator", "cpu"])
+    assert exit_info.value.code == 2 and "is the folder being scored" in capsys.readouterr().err
     assert not (folder / "metrics.jsonl").exists() and not (folder / "run_config.yaml").exists()
 
 

@@ -92,14 +92,18 @@ def test_lightning_subcommands_without_a_meaning_here_are_one_line(workdir, comm
                               "predict --help)")
 
 
-def test_a_config_with_class_paths_of_earlier_versions_names_the_new_ones(workdir, tmp_path):
+def test_a_config_with_class_paths_of_earlier_versions_names_the_new_ones(tmp_path, capsys, monkeypatch):
+    from samg_video.cli import main
+
     config = tmp_path / "old.yaml"
     config.write_text(TINY_CONFIG.read_text().replace("samg_video.modules.VideoGenerator",
                                                       "samg_video.module.VideoGenerator"))
-    result = run(["predict", "-c", config, "--output_dir", tmp_path / "out"], cwd=workdir)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert ("model.class_path='samg_video.module.VideoGenerator' has moved to 'samg_video.modules.VideoGenerator'"
-            in result.stderr)
+    monkeypatch.chdir(tmp_path)  # in this process: faster; bad input in a real process is tested in test_cli.py
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "-c", str(config), "--output_dir", str(tmp_path / "out")])
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in stderr
+    assert "model.class_path='samg_video.module.VideoGenerator' has moved to 'samg_video.modules.VideoGenerator'" in stderr
     assert not (tmp_path / "out").exists()
 
 

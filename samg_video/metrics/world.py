@@ -214,6 +214,8 @@ def _luminance(frames: np.ndarray) -> np.ndarray:
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 2:  # nothing of the background is left to compare (the "object" covers the frame): no likeness
+        return 0.0
     a, b = a.astype(np.float64) - a.mean(), b.astype(np.float64) - b.mean()
     denominator = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
