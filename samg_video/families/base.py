@@ -128,6 +128,17 @@ def check_multiple(name: str, value: int, multiple: int, family: str) -> None:
         )
 
 
+def check_frame_rule(num_frames: Any, step: int, highest: int, family: str, landmark: str = "") -> None:
+    """``num_frames`` must be ``step * k + 1`` between ``step + 1`` and ``highest``: what a causal video VAE
+    that keeps frame 0 and then one latent frame per ``step`` frames can produce. ``landmark`` names a length
+    worth listing on the way (e.g. ``"81 (Wan 2.1)"``)."""
+    lowest = step + 1
+    listed = [lowest, lowest + step, lowest + 2 * step, "...", *([landmark, "..."] if landmark else []), highest]
+    if not isinstance(num_frames, int) or not lowest <= num_frames <= highest or (num_frames - 1) % step:
+        valid = f"{step}k+1 frames between {lowest} and {highest}: {', '.join(map(str, listed))}"
+        raise ConfigurationError(f"model.num_frames={num_frames!r} cannot be produced by {family}: {valid}")
+
+
 def load_pretrained(pipeline_class: type, source: Source, family: str, **kwargs: Any) -> Any:
     """``from_pretrained`` with safetensors only, no remote code, and a clear error when unavailable."""
     try:

@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-from samg_video.errors import ConfigurationError
-from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
+from samg_video.families.base import ModelFamily, Source, check_frame_rule, check_multiple, load_pretrained
 
 TEMPORAL_COMPRESSION = 4  # the VAE keeps frame 0 and then one latent frame per 4 video frames
 SPATIAL_MULTIPLE = 16  # VAE scale 16, transformer patch size 1
@@ -44,9 +43,7 @@ class HunyuanVideo15Family(ModelFamily):
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
         check_multiple("height", height, SPATIAL_MULTIPLE, self.display_name)
         check_multiple("width", width, SPATIAL_MULTIPLE, self.display_name)
-        valid = f"4k+1 frames between 5 and {MAX_FRAMES}: 5, 9, 13, ..., {MAX_FRAMES}"
-        if not isinstance(num_frames, int) or not 5 <= num_frames <= MAX_FRAMES or (num_frames - 1) % TEMPORAL_COMPRESSION:
-            raise ConfigurationError(f"model.num_frames={num_frames!r} cannot be produced by HunyuanVideo 1.5: {valid}")
+        check_frame_rule(num_frames, TEMPORAL_COMPRESSION, MAX_FRAMES, self.display_name)
 
     def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
         from diffusers import HunyuanVideo15Pipeline

@@ -11,8 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from samg_video.errors import ConfigurationError
-from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
+from samg_video.families.base import ModelFamily, Source, check_frame_rule, check_multiple, load_pretrained
 from samg_video.families.tiny_parts import t5_encoder, t5_tokenizer
 
 TEMPORAL_COMPRESSION = 8  # the VAE keeps frame 0 and then one latent frame per 8 video frames
@@ -36,9 +35,7 @@ class LTXFamily(ModelFamily):
     def check_request(self, source: Source, height: int, width: int, num_frames: int) -> None:
         check_multiple("height", height, SPATIAL_MULTIPLE, self.display_name)
         check_multiple("width", width, SPATIAL_MULTIPLE, self.display_name)
-        valid = f"8k+1 frames between 9 and {MAX_FRAMES}: 9, 17, 25, ..., {MAX_FRAMES}"
-        if not isinstance(num_frames, int) or not 9 <= num_frames <= MAX_FRAMES or (num_frames - 1) % TEMPORAL_COMPRESSION:
-            raise ConfigurationError(f"model.num_frames={num_frames!r} cannot be produced by LTX-Video: {valid}")
+        check_frame_rule(num_frames, TEMPORAL_COMPRESSION, MAX_FRAMES, self.display_name)
 
     def load(self, source: Source, dtype: torch.dtype, scheduler: str, variant: str | None) -> Any:
         from diffusers import LTXPipeline

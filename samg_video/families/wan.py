@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from samg_video.errors import ConfigurationError
-from samg_video.families.base import ModelFamily, Source, check_multiple, load_pretrained
+from samg_video.families.base import ModelFamily, Source, check_frame_rule, check_multiple, load_pretrained
 from samg_video.families.tiny_parts import t5_encoder, t5_tokenizer
 
 TEMPORAL_COMPRESSION = 4  # the VAE keeps frame 0 and then one latent frame per 4 video frames
@@ -42,10 +41,8 @@ class WanFamily(ModelFamily):
         multiple = self._spatial_multiple(source)
         check_multiple("height", height, multiple, self.display_name)
         check_multiple("width", width, multiple, self.display_name)
-        valid = f"4k+1 frames between 5 and {MAX_FRAMES}: 5, 9, 13, ..., 81 (Wan 2.1), ..., {MAX_FRAMES}"
-        if not isinstance(num_frames, int) or not 5 <= num_frames <= MAX_FRAMES or (num_frames - 1) % TEMPORAL_COMPRESSION:
-            # the stock pipeline would round it with a warning; a run renders what it was asked for or stops
-            raise ConfigurationError(f"model.num_frames={num_frames!r} cannot be produced by Wan: {valid}")
+        # the stock pipeline would round other lengths with a warning; a run renders what it was asked for or stops
+        check_frame_rule(num_frames, TEMPORAL_COMPRESSION, MAX_FRAMES, self.display_name, landmark="81 (Wan 2.1)")
 
     def _spatial_multiple(self, source: Source) -> int:
         """VAE scale times patch size 2: 16, or 32 for Wan 2.2 TI2V-5B, whose VAE compresses 16x."""

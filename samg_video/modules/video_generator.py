@@ -18,7 +18,6 @@ from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
 
 log = logging.getLogger(__name__)
 
-# Any value > 1 makes the stock pipelines batch [uncond, cond]; the guidance object sets the real scale.
 # a batch whose pipeline call raises is rendered again clip by clip, so that one bad prompt fails only its
 # own clip; this many failed calls in a row is no bad clip but a broken setup, and stops the run
 MAX_FAILED_BATCHES_IN_A_ROW = 3
