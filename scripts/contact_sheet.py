@@ -65,9 +65,12 @@ def main() -> int:
     figure, axes = plt.subplots(len(keys), len(columns), squeeze=False,
                                 figsize=(1.1 * args.frames * len(columns) + 0.4, 1.35 * len(keys) + 0.5))
     for row, key in enumerate(keys):
+        first = read_video(indexes[0][key])  # the first run's clip, also the shape of the truth's
         for column, (name, index) in enumerate(columns):
-            frames = read_video(index[key]) if index is not None else world_clip(key[0], frames_like=read_video(
-                indexes[0][key]))
+            if index is None:
+                frames = world_clip(key[0], frames_like=first)
+            else:
+                frames = first if index is indexes[0] else read_video(index[key])
             strip = np.concatenate(list(frames[pick_frames(len(frames), args.frames)]), axis=1)
             axis = axes[row, column]
             axis.imshow(np.kron(strip, np.ones((args.zoom, args.zoom, 1), np.uint8)), interpolation="nearest")

@@ -2,13 +2,15 @@
 
     python scripts/toy_experiment.py [--output_dir outputs/toy_experiment] [--prompts 64] [--videos_per_prompt 2]
 
-Arguments it does not know go to every render (``--model.num_inference_steps 10``). Renders ``--prompts`` distinct prompts of the synthetic world (a fixed set, written to
+Renders ``--prompts`` distinct prompts of the synthetic world (a fixed set, written to
 ``OUTPUT_DIR/prompts.txt``), ``--videos_per_prompt`` seeds each, under CFG at 1 (unguided), 2, 3, 5, 7.5,
 10 and 15 and SAMG at several ranges, with and without temporal smoothing of the guidance energy, all
 through ``scripts/sweep.py`` (so through the CLI, one folder per setting, resumable). The report
 (``OUTPUT_DIR/report/report.md``) puts world adherence against the artifacts: colour beyond the palette,
 clipped fraction, texture fidelity of textured backgrounds, warping error and flicker, with 95 %
 intervals, the trade-off plots and the matched-adherence comparison with the CFG curve.
+
+Arguments it does not know go to every render (``--model.num_inference_steps 10``).
 """
 
 from __future__ import annotations
