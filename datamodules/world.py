@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from samg_video.world.scenes import FRAMES, SIZE, object_mask, random_scene, render
+from samg_video.world.scenes import FRAMES, SIZE, miscaption, object_mask, random_scene, render
 
 
 class WorldClips(IterableDataset):
@@ -16,13 +16,19 @@ class WorldClips(IterableDataset):
     "object_mask": (F, H, W) bool}`` from ``seed``.
 
     A share ``empty_prompt_fraction`` of the prompts is empty, so that the model also learns the
-    unconditional prediction that classifier-free guidance needs.
+    unconditional prediction that classifier-free guidance needs. With ``caption_noise`` > 0 each
+    attribute of a prompt is misstated with that probability (``scenes.miscaption``); ``"scene"`` stays
+    the clip's truth.
     """
 
-    def __init__(self, seed: int = 0, empty_prompt_fraction: float = 0.15, size: int = SIZE, frames: int = FRAMES):
+    def __init__(self, seed: int = 0, empty_prompt_fraction: float = 0.15, size: int = SIZE, frames: int = FRAMES,
+                 caption_noise: float = 0.0):
         if not 0.0 <= empty_prompt_fraction < 1.0:
             raise ValueError(f"empty_prompt_fraction={empty_prompt_fraction!r} must be in [0, 1)")
+        if not 0.0 <= caption_noise <= 1.0:
+            raise ValueError(f"caption_noise={caption_noise!r} must be in [0, 1]")
         self.seed, self.empty_prompt_fraction, self.size, self.frames = seed, empty_prompt_fraction, size, frames
+        self.caption_noise = caption_noise
 
     def __iter__(self):
         worker = get_worker_info()
@@ -30,7 +36,8 @@ class WorldClips(IterableDataset):
         while True:
             scene = random_scene(rng, self.size, self.frames)
             clip = torch.from_numpy(render(scene, self.size, self.frames)).permute(3, 0, 1, 2)
-            prompt = "" if rng.random() < self.empty_prompt_fraction else scene.prompt()
+            caption = miscaption(scene, rng, self.caption_noise).prompt()
+            prompt = "" if rng.random() < self.empty_prompt_fraction else caption
             mask = np.stack([object_mask(scene.shape, scene.centre(t), self.size) for t in range(self.frames)])
             yield {"video": clip.float().div_(127.5).sub_(1.0), "prompt": prompt, "scene": scene.parameters(),
                    "object_mask": torch.from_numpy(mask)}
@@ -43,11 +50,15 @@ class WorldDataModule(L.LightningDataModule):
         batch_size: clips per batch.
         seed: the stream's seed.
         empty_prompt_fraction: share of empty prompts (unconditional training), 0.1 to 0.2 is usual.
+        caption_noise: probability that a caption misstates each attribute (0: captions are the truth).
     """
 
-    def __init__(self, batch_size: int = 32, seed: int = 0, empty_prompt_fraction: float = 0.15):
+    def __init__(self, batch_size: int = 32, seed: int = 0, empty_prompt_fraction: float = 0.15,
+                 caption_noise: float = 0.0):
         super().__init__()
         self.batch_size, self.seed, self.empty_prompt_fraction = batch_size, seed, empty_prompt_fraction
+        self.caption_noise = caption_noise
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(WorldClips(self.seed, self.empty_prompt_fraction), batch_size=self.batch_size)
+        return DataLoader(WorldClips(self.seed, self.empty_prompt_fraction, caption_noise=self.caption_noise),
+                          batch_size=self.batch_size)

@@ -26,7 +26,7 @@ REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
             "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
                            "l1_weight": float},
             "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
-                            "ema_decay": float, "empty_prompt_fraction": float, "pool_size": int},
+                            "ema_decay": float, "empty_prompt_fraction": float, "caption_noise": float, "pool_size": int},
             "transformer_more": {"steps": int, "learning_rate": float}}
 
 
@@ -59,6 +59,10 @@ def read_config(path: str) -> dict:
                 raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be >= 0")
 
     check(config, REQUIRED, "")
+    for key, upper in (("empty_prompt_fraction", "1)"), ("caption_noise", "1]")):
+        value = config["transformer"][key]
+        if value > 1 or (value == 1 and upper == "1)"):
+            raise SystemExit(f"train_toy: error: {path}: transformer.{key}={value!r} must be in [0, {upper}")
     return config
 
 
@@ -105,9 +109,10 @@ def main() -> None:
                          enable_model_summary=False)
 
     def latent_pool(seed: int) -> DataLoader:
-        # clips of the stream encoded once (with their own prompts: the module drops some at each step)
+        # clips of the stream encoded once, with their (noisy) captions: the module drops some at each step
         options = config["transformer"]
-        clips = WorldDataModule(64, seed=seed, empty_prompt_fraction=0.0).train_dataloader()
+        clips = WorldDataModule(64, seed=seed, empty_prompt_fraction=0.0,
+                                caption_noise=options["caption_noise"]).train_dataloader()
         pool = encode_latent_pool(pipeline.vae, clips, options["pool_size"])
         return DataLoader(pool, batch_size=options["batch_size"], shuffle=True, drop_last=True)
 

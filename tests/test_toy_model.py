@@ -110,7 +110,7 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
                       "vae: {steps: 2, batch_size: 2, learning_rate: 1.0e-3, kl_weight: 1.0e-6}\n"
                       "vae_refine: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, object_weight: 4.0, l1_weight: 1.0}\n"
                       "transformer: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, warmup_steps: 1, "
-                      "ema_decay: 0.9, empty_prompt_fraction: 0.15, pool_size: 8}\n"
+                      "ema_decay: 0.9, empty_prompt_fraction: 0.15, caption_noise: 0.15, pool_size: 8}\n"
                       "transformer_more: {steps: 2, learning_rate: 2.0e-4}\n")
     result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
@@ -130,3 +130,14 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr.strip() == (
         f"train_toy: error: {config}: vae.batch_size='two' must be a whole number")
+
+    # a probability out of range is refused when the config is read, before any stage runs
+    sys.path.insert(0, str(root / "scripts"))
+    try:
+        from train_toy import read_config
+    finally:
+        sys.path.remove(str(root / "scripts"))
+    config.write_text(config.read_text().replace("batch_size: two", "batch_size: 2").replace("caption_noise: 0.15",
+                                                                                             "caption_noise: 1.5"))
+    with pytest.raises(SystemExit, match=r"transformer.caption_noise=1.5 must be in \[0, 1\]"):
+        read_config(str(config))

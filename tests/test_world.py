@@ -15,6 +15,7 @@ from samg_video.world.scenes import (
     SHAPES,
     SIZE,
     Scene,
+    miscaption,
     object_mask,
     parse_prompt,
     render,
@@ -45,6 +46,34 @@ def test_prompts_state_the_parameters_and_parse_back():
         "an orange circle staying still over a blue checkerboard")
     assert parse_prompt("a red panda walking in a bamboo forest") is None
     assert parse_prompt("a golden circle moving left over blue stripes") is None  # not a palette colour
+
+
+def test_noisy_captions_misstate_each_attribute_at_the_set_rate_and_leave_the_truth_alone():
+    scenes = scene_set(4000, 2)
+    rng = np.random.default_rng(0)
+    captions = [miscaption(scene, rng, 0.2) for scene in scenes]
+    for attribute in ("colour", "shape", "motion"):
+        wrong = np.mean([getattr(c, attribute) != getattr(s, attribute) for c, s in zip(captions, scenes)])
+        assert 0.17 < wrong < 0.23, attribute
+    wrong = np.mean([(c.background, c.background_colour) != (s.background, s.background_colour)
+                     for c, s in zip(captions, scenes)])
+    assert 0.17 < wrong < 0.23
+    # every caption is still a valid prompt of the world, with the clip's position
+    assert all(parse_prompt(c.prompt()) is not None and c.colour != c.background_colour for c in captions)
+    assert all((c.x, c.y) == (s.x, s.y) for c, s in zip(captions, scenes))
+    # no noise: the truth, and nothing drawn, so a noiseless stream is the stream it always was
+    state = rng.bit_generator.state
+    assert miscaption(scenes[0], rng, 0.0) == scenes[0] and rng.bit_generator.state == state
+    # in the training stream: the caption misstates, the clip and its parameters are the truth
+    noisy = next(iter(WorldClips(seed=5, empty_prompt_fraction=0.0, caption_noise=1.0)))
+    clean = next(iter(WorldClips(seed=5, empty_prompt_fraction=0.0)))
+    truth, stated = Scene(**noisy["scene"]), parse_prompt(noisy["prompt"])
+    assert noisy["scene"] == clean["scene"] and np.array_equal(noisy["video"].numpy(), clean["video"].numpy())
+    assert clean["prompt"] == truth.prompt()
+    assert stated.colour != truth.colour and stated.shape != truth.shape and stated.motion != truth.motion
+    assert (stated.background, stated.background_colour) != (truth.background, truth.background_colour)
+    with pytest.raises(ValueError, match="caption_noise=1.5 must be in"):
+        WorldClips(caption_noise=1.5)
 
 
 def test_clips_keep_the_object_whole_and_inside_the_palette_range():

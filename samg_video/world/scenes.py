@@ -3,7 +3,9 @@ moving in one of four directions or still, over a plain or finely textured backg
 
 A ``Scene`` holds the parameters; ``render`` draws its frames (uint8 RGB, hard edges, no noise) and
 ``prompt`` says it in words, from which ``parse_prompt`` recovers it. Everything is deterministic: a seed
-gives a scene and its frames; ``scene_stream`` is the endless training stream.
+gives a scene and its frames; ``scene_stream`` is the endless training stream. ``miscaption`` makes the
+training captions as unreliable as real ones: some state an attribute wrongly, so the model learns a
+conditional distribution that strays from the prompt, which classifier-free guidance is there to sharpen.
 
 Every palette value lies in [40, 215], so the world itself has no clipped channel values and no colour
 beyond the palette: what guidance pushes past that range is measurable as overshoot.
@@ -89,6 +91,35 @@ def random_scene(rng: np.random.Generator, size: int = SIZE, frames: int = FRAME
     return Scene(colour=colour, shape=SHAPES[rng.integers(len(SHAPES))], motion=motion,
                  background=BACKGROUNDS[rng.integers(len(BACKGROUNDS))], background_colour=background_colour,
                  x=coordinate(dx), y=coordinate(dy))
+
+
+def miscaption(scene: Scene, rng: np.random.Generator, rate: float) -> Scene:
+    """``scene`` as a noisy caption states it: each of the four attributes (colour, shape, motion, background
+    kind and colour together) independently, with probability ``rate``, replaced by another valid value.
+
+    The clip itself is not changed; only what its caption says. ``rate=0`` draws nothing from ``rng``.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"caption noise rate={rate!r} must be in [0, 1]")
+    if rate == 0.0:
+        return scene
+
+    def other(values: list, current) -> object:
+        choices = [value for value in values if value != current]
+        return choices[rng.integers(len(choices))]
+
+    colour, shape, motion = scene.colour, scene.shape, scene.motion
+    background = (scene.background, scene.background_colour)
+    if rng.random() < rate:
+        colour = other([c for c in PALETTE if c != scene.background_colour], colour)
+    if rng.random() < rate:
+        shape = other(list(SHAPES), shape)
+    if rng.random() < rate:
+        motion = other(list(MOTIONS), motion)
+    if rng.random() < rate:
+        background = other([(kind, c) for kind in BACKGROUNDS for c in PALETTE if c != colour], background)
+    return Scene(colour=colour, shape=shape, motion=motion, background=background[0],
+                 background_colour=background[1], x=scene.x, y=scene.y)
 
 
 def render_background(scene_or_prompt: Scene, size: int = SIZE) -> np.ndarray:
