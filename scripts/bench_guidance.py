@@ -127,7 +127,9 @@ def bench_gpu_step(calls: int) -> list[tuple[str, float, float]]:
     latents = torch.randn(2 * batch, frames, channels, height, width, device=device, dtype=torch.bfloat16)
     text = torch.randn(2 * batch, 226, 4096, device=device, dtype=torch.bfloat16)
     timestep = torch.full((2 * batch,), 900, device=device)
-    methods = {"CFG(6)": CFG(6.0), "SAMG(4, 9.6)": SAMG(4.0, 9.6)}
+    methods = {"CFG(6)": CFG(6.0), "SAMG(4, 9.6)": SAMG(4.0, 9.6),
+               "SAMG temporal_sigma=1 + step_ema=0.5": SAMG(4.0, 9.6, temporal_sigma=1.0, step_ema=0.5),
+               "SAMG quantile + threshold": SAMG(4.0, 9.6, normalization="quantile", mapping="threshold")}
 
     def step_with(method):
         def run():
@@ -160,26 +162,30 @@ def main() -> None:
     parser.add_argument("--gpu-calls", type=int, default=20, help="timed calls per method, GPU step")
     parser.add_argument("--steps", type=int, default=10, help="sampling steps of the tiny render")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--gpu-only", action="store_true", help="time only the GPU step (needs a CUDA device)")
     parser.add_argument("--default-allocator", action="store_true",
                         help="do not pin glibc's allocator thresholds (timings then jump between two regimes)")
     args = parser.parse_args()
     if not args.default_allocator and "GLIBC_TUNABLES" not in os.environ and sys.platform == "linux":
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": PINNED_ALLOCATOR})
+    if args.gpu_only and not torch.cuda.is_available():
+        raise SystemExit("bench_guidance: error: --gpu-only needs a CUDA device; torch sees none")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
           f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(default)')}")
     shape = "x".join(map(str, COGVIDEOX_2B_LATENT))
     threads = torch.get_num_threads()
-    for count in sorted({1, threads}):
+    for count in [] if args.gpu_only else sorted({1, threads}):
         torch.set_num_threads(count)
         cold, warm = bench_combine(args.combine_calls, args.cold_calls)
         print_table(f"Combine on the CogVideoX-2b latent {shape}, float32, CPU, {count} thread(s), cold cache "
                     "(as in a sampling loop)", cold, "SAMG <= 2.0x")
         print_table(f"Combine, {count} thread(s), warm cache (10 calls in a row, data in L3)", warm, "informative")
     torch.set_num_threads(threads)
-    print_table(f"Whole tiny CogVideoX render, 2 clips, {args.steps} steps, CPU",
-                bench_render(args.render_calls, args.steps), "SAMG <= 1.05x")
+    if not args.gpu_only:
+        print_table(f"Whole tiny CogVideoX render, 2 clips, {args.steps} steps, CPU",
+                    bench_render(args.render_calls, args.steps), "SAMG <= 1.05x")
     if torch.cuda.is_available():
         print_table(f"One denoising step, CogVideoX-2b transformer (random weights, bf16), {torch.cuda.get_device_name()}",
                     bench_gpu_step(args.gpu_calls), "SAMG < 1.01x")
