@@ -1,5 +1,6 @@
 """The toy CogVideoX shipped with the package: trained on the synthetic world, loaded offline by the stock
-pipeline, guided by SAMG exactly as CFG at equal scales, following its prompts, and over-saturating with guidance."""
+pipeline, guided by SAMG exactly as CFG at equal scales, following its prompts better with guidance, and
+over-saturating with it."""
 
 import numpy as np
 import pytest
@@ -66,11 +67,11 @@ def test_samg_with_equal_scales_equals_cfg_on_the_toy_model(toy_pipeline):
     assert (stock_at_2 - stock).abs().max().item() > 1e-3  # the scale matters: the check can fail
 
 
-def test_the_toy_model_follows_its_prompts_and_guidance_pushes_colour_beyond_the_palette(toy_pipeline):
-    """What the shipped weights measurably do on a fixed set: clips follow their prompts far above what the
-    same noise gives for the empty prompt; guidance at a mid scale keeps colour and background at least as
-    right as unguided, and pushes colour beyond the world's palette. (Whole adherence does not rise by a
-    clear margin with guidance: unguided it is already about 0.9; see the README.)"""
+def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyond_the_palette(toy_pipeline):
+    """What the shipped weights measurably do on a fixed set: CFG at a mid scale follows the prompts by a
+    clear margin more than unguided sampling (the training captions are noisy, as real ones are, so the
+    unguided model strays from its prompt and guidance sharpens it); unguided still follows them far more
+    than the same noise with the empty prompt; and guidance pushes colour beyond the world's palette."""
     scenes = scene_set(16, 77)
     prompts = [scene.prompt() for scene in scenes]
 
@@ -87,13 +88,11 @@ def test_the_toy_model_follows_its_prompts_and_guidance_pushes_colour_beyond_the
         finally:
             remove_guidance(toy_pipeline)
 
-    metrics = ("world_adherence", "world_colour", "world_background", "palette_overshoot")
+    metrics = ("world_adherence", "palette_overshoot")
     unguided, guided = scores(1.0, prompts, metrics), scores(MID_SCALE, prompts, metrics)
     empty = scores(1.0, [""] * len(prompts), ("world_adherence",))  # the same noise, no prompt: chance-like
-    assert unguided["world_adherence"] >= 0.8 and empty["world_adherence"] <= unguided["world_adherence"] - 0.3, \
-        (unguided, empty)
-    for attribute in ("world_colour", "world_background"):
-        assert guided[attribute] >= max(unguided[attribute], 0.9), (unguided, guided)
+    assert guided["world_adherence"] >= max(unguided["world_adherence"] + 0.1, 0.75), (unguided, guided)
+    assert unguided["world_adherence"] >= empty["world_adherence"] + 0.25, (unguided, empty)
     assert guided["palette_overshoot"] >= unguided["palette_overshoot"] + 0.3, (unguided, guided)  # 8-bit levels
 
 
