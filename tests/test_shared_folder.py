@@ -54,14 +54,19 @@ def test_a_run_killed_mid_clip_leaves_its_clip_to_the_others(workdir, tmp_path):
     prompts = "[" + ", ".join(f"clip number {i}" for i in range(6)) + "]"
     args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "1",
             "--model.class_path", "faults.SlowGenerator", "--wait_for_others", *FAST]
-    doomed, *others = [start(args, workdir) for _ in range(3)]
+    # the doomed run starts alone: started with the others, it could find every clip taken before it claims
+    # one, and the test would wait for nothing and check nothing
+    doomed = start(args, workdir)
     claims = out / CLAIMS_FOLDER
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(
+    while time.monotonic() < deadline and doomed.poll() is None and not any(
             json.loads(p.read_text() or "{}").get("pid") == doomed.pid for p in claims.glob("*.json")):
         time.sleep(0.02)
+    assert doomed.poll() is None, f"the run to kill ended before it claimed a clip: {doomed.stderr.read()[-2000:]}"
     doomed.send_signal(signal.SIGKILL)  # mid-clip: its claim stays behind, its process is gone
     doomed.wait(timeout=60)
+    assert list(claims.glob("*.json")), "the killed run left no claim behind"
+    others = [start(args, workdir) for _ in range(2)]
     outcomes = [(process.wait(timeout=300), process.stderr.read()) for process in others]
     assert all(status == 0 for status, _ in outcomes), [stderr[-2000:] for _, stderr in outcomes]
     assert_exactly_once(out, clips=6)
