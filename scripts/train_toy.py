@@ -59,10 +59,13 @@ def read_config(path: str) -> dict:
                 raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be >= 0")
 
     check(config, REQUIRED, "")
-    for key, upper in (("empty_prompt_fraction", "1)"), ("caption_noise", "1]")):
-        value = config["transformer"][key]
-        if value > 1 or (value == 1 and upper == "1)"):
-            raise SystemExit(f"train_toy: error: {path}: transformer.{key}={value!r} must be in [0, {upper}")
+    transformer = config["transformer"]  # two probabilities; >= 0 is checked above
+    if transformer["empty_prompt_fraction"] >= 1:  # all prompts empty: nothing conditional to learn
+        raise SystemExit(f"train_toy: error: {path}: transformer.empty_prompt_fraction="
+                         f"{transformer['empty_prompt_fraction']!r} must be in [0, 1)")
+    if transformer["caption_noise"] > 1:
+        raise SystemExit(f"train_toy: error: {path}: transformer.caption_noise={transformer['caption_noise']!r} "
+                         "must be in [0, 1]")
     return config
 
 
