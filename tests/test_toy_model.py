@@ -123,6 +123,16 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
     assert pipeline.vae.config.scaling_factor != 1.15258426  # calibrated to the trained VAE's latents
     assert pipeline.tokenizer("a red circle").input_ids[:3] != [2, 2, 2]  # the world's words are known
 
+    # every stage is seeded: the transformer stages run again alone give the same bytes as the whole run
+    again = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config), "--stages",
+                            "transformer", "transformer_more", "--output_dir", str(tmp_path / "again")], cwd=tmp_path,
+                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for part in ("transformer", "vae"):
+        weights = f"{part}/diffusion_pytorch_model.safetensors"
+        assert (tmp_path / "again" / weights).read_bytes() == (tmp_path / "model" / weights).read_bytes(), part
+
     config.write_text(config.read_text().replace("batch_size: 2, learning_rate: 1.0e-3", "batch_size: two, "
                                                  "learning_rate: 1.0e-3"))
     result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
