@@ -14,6 +14,7 @@ from samg_video.modules.video_generator import VideoGenerator
 from samg_video.world.scenes import FRAMES, SIZE, scene_set
 
 MID_SCALE = 5.0
+HIGH_SCALE = 15.0
 SEEDS = range(2)
 
 
@@ -71,7 +72,8 @@ def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyon
     """What the shipped weights measurably do on a fixed set: CFG at a mid scale follows the prompts by a
     clear margin more than unguided sampling (the training captions are noisy, as real ones are, so the
     unguided model strays from its prompt and guidance sharpens it); unguided still follows them far more
-    than the same noise with the empty prompt; and guidance pushes colour beyond the world's palette."""
+    than the same noise with the empty prompt; and guidance pushes colour beyond the world's palette, the
+    more the higher its scale."""
     scenes = scene_set(16, 77)
     prompts = [scene.prompt() for scene in scenes]
 
@@ -90,10 +92,13 @@ def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyon
 
     metrics = ("world_adherence", "palette_overshoot")
     unguided, guided = scores(1.0, prompts, metrics), scores(MID_SCALE, prompts, metrics)
+    strong = scores(HIGH_SCALE, prompts, ("palette_overshoot",))
     empty = scores(1.0, [""] * len(prompts), ("world_adherence",))  # the same noise, no prompt: chance-like
     assert guided["world_adherence"] >= max(unguided["world_adherence"] + 0.1, 0.75), (unguided, guided)
     assert unguided["world_adherence"] >= empty["world_adherence"] + 0.25, (unguided, empty)
-    assert guided["palette_overshoot"] >= unguided["palette_overshoot"] + 0.3, (unguided, guided)  # 8-bit levels
+    # colour beyond the palette, in 8-bit levels, grows with the scale
+    overshoot = [unguided["palette_overshoot"], guided["palette_overshoot"], strong["palette_overshoot"]]
+    assert overshoot[0] < overshoot[1] < overshoot[2] and overshoot[2] >= overshoot[0] + 0.5, overshoot
 
 
 def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(tmp_path):
