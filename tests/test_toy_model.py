@@ -116,9 +116,13 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
                       "transformer: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, warmup_steps: 1, "
                       "ema_decay: 0.9, empty_prompt_fraction: 0.15, caption_noise: 0.15, pool_size: 8}\n"
                       "transformer_more: {steps: 2, learning_rate: 2.0e-4}\n")
-    result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
-                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
-                            capture_output=True, text=True, timeout=300)
+
+    def train(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config), *options],
+                              cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+                              capture_output=True, text=True, timeout=300)
+
+    result = train()
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1].startswith("train_toy: done in")
     assert (tmp_path / "logs" / "training_curves.png").is_file()
@@ -129,10 +133,7 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
     assert pipeline.tokenizer("a red circle").input_ids[:3] != [2, 2, 2]  # the world's words are known
 
     # every stage is seeded: the transformer stages run again alone give the same bytes as the whole run
-    again = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config), "--stages",
-                            "transformer", "transformer_more", "--output_dir", str(tmp_path / "again")], cwd=tmp_path,
-                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
-                           capture_output=True, text=True, timeout=300)
+    again = train("--stages", "transformer", "transformer_more", "--output_dir", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr[-3000:]
     for part in ("transformer", "vae"):
         weights = f"{part}/diffusion_pytorch_model.safetensors"
@@ -140,8 +141,7 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
 
     config.write_text(config.read_text().replace("batch_size: 2, learning_rate: 1.0e-3", "batch_size: two, "
                                                  "learning_rate: 1.0e-3"))
-    result = subprocess.run([sys.executable, str(root / "scripts" / "train_toy.py"), "-c", str(config)], cwd=tmp_path,
-                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    result = train()
     assert result.returncode == 1 and result.stderr.strip() == (
         f"train_toy: error: {config}: vae.batch_size='two' must be a whole number")
 
