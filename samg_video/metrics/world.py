@@ -46,7 +46,7 @@ CONFIDENT = 60.0  # RGB distance to the nearest class; blends of two colours lie
 TEXTURE_CORRELATION = 0.3
 CANDIDATES = 3  # palette colours considered for object and background, by confident pixel count
 WIDE = 0.5  # a colour whose pixels' bounding box covers half the frame or more is background
-STILL_TRAVEL = 4.0  # pixels over the clip; a moving object travels SPEED * (frames - 1) = 12
+STILL_TRAVEL = 4.0  # pixels over the clip; a moving object travels SPEED * (frames - 1) = 8
 PALETTE_RANGE = (40, 215)
 _CLASSES = list(PALETTE) + ["dark"]
 _CLASS_RGB = np.array(list(PALETTE.values()) + [DARK], np.float32)

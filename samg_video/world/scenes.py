@@ -31,8 +31,8 @@ BACKGROUNDS = ("plain", "stripes", "checkerboard")
 TEXTURE_PERIOD = 4  # pixels: 2 of the colour, 2 dark; the micro-texture SAMG claims to protect
 SIZE = 32
 FRAMES = 9
-OBJECT_SIDE = 12  # pixels, on a 32-pixel frame
-SPEED = 1.5  # pixels per frame: 12 pixels over 9 frames
+OBJECT_SIDE = 16  # pixels, on a 32-pixel frame
+SPEED = 1.0  # pixels per frame: 8 pixels over 9 frames
 # the prompt vocabulary, for a word-level tokenizer
 VOCABULARY = tuple(dict.fromkeys(
     "a an moving staying still over on plain background stripes checkerboard".split()
