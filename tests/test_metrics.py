@@ -371,10 +371,11 @@ def test_colour_metrics_equal_independent_implementations_per_frame():
         rg, yb = r - g, 0.5 * (r + g) - b
         return np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
 
+    # float64 against float64 summed in another order: relative 1e-9 (float32 anywhere would be ~1e-7 off)
     for t, frame in enumerate(frames):
         hsv = [colorsys.rgb_to_hsv(*(pixel / 255.0))[1] for pixel in frame.reshape(-1, 3)]
-        assert results["saturation"].per_frame[t] == pytest.approx(np.mean(hsv), abs=1e-12)
-        assert results["colorfulness"].per_frame[t] == pytest.approx(hasler(frame), abs=1e-9)
+        assert results["saturation"].per_frame[t] == pytest.approx(np.mean(hsv), rel=1e-9)
+        assert results["colorfulness"].per_frame[t] == pytest.approx(hasler(frame), rel=1e-9)
         assert results["clipped_fraction"].per_frame[t] == np.mean((frame == 0) | (frame == 255))
     assert results["saturation"].value == pytest.approx(np.mean(results["saturation"].per_frame))
 
@@ -390,8 +391,23 @@ def test_colour_metrics_of_a_full_size_frame_equal_float64_numpy():
     high, low = pixels.max(-1), pixels.min(-1)
     rg, yb = pixels[..., 0] - pixels[..., 1], 0.5 * (pixels[..., 0] + pixels[..., 1]) - pixels[..., 2]
     hasler = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
-    assert results["saturation"].value == pytest.approx(np.mean((high - low) / np.maximum(high, 1)), abs=1e-12)
-    assert results["colorfulness"].value == pytest.approx(hasler, abs=1e-9)
+    assert results["saturation"].value == pytest.approx(np.mean((high - low) / np.maximum(high, 1)), rel=1e-9)
+    assert results["colorfulness"].value == pytest.approx(hasler, rel=1e-9)
+
+
+def test_saturation_counts_pixels_the_same_way_below_and_above_opencvs_exact_range(monkeypatch):
+    # OpenCV 5.1 divides 8-bit planes in float32 (5.0 in float64): saturation no longer divides per pixel but
+    # counts (max, spread) pairs, by OpenCV below 2^24 pixels and by numpy above; both counts are exact
+    from samg_video.metrics import colour
+
+    frame = np.random.default_rng(3).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    frame[:10] = 0  # black pixels: S = 0 by convention
+    by_opencv = colour.frame_colour(frame)
+    monkeypatch.setattr(colour, "EXACT_FLOAT32_COUNTS", 0)
+    assert colour.frame_colour(frame) == by_opencv
+    pixels = frame.astype(np.float64)
+    high, low = pixels.max(-1), pixels.min(-1)
+    assert by_opencv[0] == pytest.approx(np.mean((high - low) / np.maximum(high, 1)), rel=1e-12)
 
 
 def test_an_image_gets_colour_metrics_and_null_temporal_ones():

@@ -27,6 +27,13 @@ from samg_video.metrics.frames import MetricResult, check_frames
 COLOUR_METRICS = ("saturation", "colorfulness", "clipped_fraction")
 # frames are scored in parallel (OpenCV releases the GIL)
 WORKERS = 2
+# S = spread / max for every pair of 8-bit values, in float64, index max * 256 + spread: a frame's mean
+# saturation is a histogram of those pairs times this table. Exact, and independent of how OpenCV divides
+# (OpenCV 5.1 divides 8-bit planes in float32 even for a float64 result: up to 6e-8 off per pixel)
+_HIGH, _SPREAD = np.divmod(np.arange(256 * 256, dtype=np.int64), 256)
+SATURATION_TABLE = np.where(_SPREAD <= _HIGH, _SPREAD / np.maximum(_HIGH, 1), 0.0)
+# OpenCV's histogram counts in float32, exact below 2^24 per bin; larger frames are counted by numpy
+EXACT_FLOAT32_COUNTS = 2**24
 
 
 def frame_colour(frame: np.ndarray) -> tuple[float, float, float]:
@@ -35,12 +42,20 @@ def frame_colour(frame: np.ndarray) -> tuple[float, float, float]:
     high = cv2.max(cv2.max(r, g), b)
     spread = cv2.subtract(high, cv2.min(cv2.min(r, g), b))
     pixels = high.size
-    # spread is 0 wherever max is 0, so dividing by max(max, 1) gives S = 0 there, as HSV defines it
-    saturation = cv2.sumElems(cv2.divide(spread, cv2.max(high, 1), dtype=cv2.CV_64F))[0] / pixels
+    # spread is 0 wherever max is 0, and the table's entry for (0, 0) is 0: S = 0 there, as HSV defines it
+    saturation = float(_pair_counts(high, spread) @ SATURATION_TABLE) / pixels
     colourfulness = _colourfulness(frame, r, g, b, pixels)
     values = frame.reshape(-1)
     clipped = (values.size - cv2.countNonZero(cv2.inRange(values, 1, 254))) / values.size
     return float(saturation), colourfulness, clipped
+
+
+def _pair_counts(high: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """How many pixels have each (max, spread) pair, flat in the table's order."""
+    if high.size < EXACT_FLOAT32_COUNTS:
+        counts = cv2.calcHist([high, spread], [0, 1], None, [256, 256], [0, 256, 0, 256])
+        return counts.reshape(-1).astype(np.float64)
+    return np.bincount((high.astype(np.uint16) << 8 | spread).reshape(-1), minlength=256 * 256).astype(np.float64)
 
 
 def _colourfulness(frame: np.ndarray, r: np.ndarray, g: np.ndarray, b: np.ndarray, pixels: int) -> float:
