@@ -116,7 +116,7 @@ def main() -> None:
     for label, row in (("1 x 2", one), ("2 x 1 (DDP)", two), ("2 identical runs x 1, one folder", shared)):
         print(f"| {label} | {row['render_s']:.1f} | {row['startup_s']:.1f} | {row['clips_per_min']:.1f} | "
               f"{row['clips_per_min'] / one['clips_per_min']:.2f}x |")
-    print(f"\n| resume of a complete folder | wall (s) |\n|---|---|")
+    print("\n| resume of a complete folder | wall (s) |\n|---|---|")
     print(f"| {args.resume_clips} complete clips | {resume['full_s']:.2f} |")
     print(f"| 1 clip (start-up) | {resume['single_s']:.2f} |")
     print(f"| cost of {args.resume_clips} clips beyond start-up (target < 2 s) | {resume['cost_s']:.2f} |")

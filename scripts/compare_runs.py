@@ -5,9 +5,10 @@ between prompt alignment and artifacts.
 
 Clips are matched across runs by prompt and seed (by clip id when a run has no prompts, e.g. an
 evaluation of foreign clips). Writes ``REPORT_DIR/report.md`` (per metric: mean +- std per run, and
-each run's paired difference from the first run with a 95% Student-t confidence interval),
-``report.json`` with the same numbers, and PNG plots: a per-clip scatter of the first run against each
-other run per metric, and per-frame-pair warping-error curves for a few clips.
+each run's paired difference from the first run with a 95% Student-t confidence interval; each run's
+guidance with every option that differs from its default), ``report.json`` with the same numbers, and
+the trade-off plots. With ``--per_clip_plots``, also ``REPORT_DIR/per_clip/``: a per-clip scatter of the
+first run against each other run per metric, and per-frame-pair warping-error curves for a few clips.
 
 The trade-off section puts an alignment metric (``--alignment``, default ``clip_score``) against each
 artifact metric: a plot of every run's means with 95 % intervals, the CFG runs (guidance
@@ -26,6 +27,7 @@ from typing import Any
 
 from samg_video.files.records import read_lines
 from samg_video.files.run_files import METRICS_FILE, SUMMARY_JSON
+from samg_video.guidance.labels import guidance_label
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
 from samg_video.metrics.tradeoff import Z95, RunPoint, matched_alignment, mean_and_se
 
@@ -55,6 +57,10 @@ ARTIFACTS = {"saturation": True, "clipped_fraction": True, "warping_error": True
              "temporal_lpips": True, "palette_overshoot": True, "texture_fidelity": False}
 # Okabe and Ito's colour-blind-safe palette
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+# the per-clip plots (one per metric and run: most of a sweep's files), apart from the report's own
+PER_CLIP_FOLDER = "per_clip"
 
 
 class RunError(ValueError):
@@ -95,21 +101,11 @@ def matched_keys(base: dict[str, Any], other: dict[str, Any], metric: str) -> li
             if record.get(metric) is not None and other["records"].get(key, {}).get(metric) is not None]
 
 
-def guidance_label(summary: dict[str, Any]) -> str:
-    guidance = summary.get("guidance")
-    if not isinstance(guidance, dict):
-        return str(guidance or "unknown")  # "mixed" or "unknown", as the summary says
-    name = guidance.get("class_path", "?").rsplit(".", 1)[-1]
-    args = guidance.get("init_args", {})
-    shown = {key: args[key] for key in ("scale", "w_min", "w_max") if key in args}
-    return f"{name}({', '.join(f'{k}={v}' for k, v in shown.items())})"
-
-
 def compare(runs: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
     """Per metric: statistics per run over all its clips, and paired differences from the first run."""
     base = runs[0]
     result: dict[str, Any] = {"runs": [{"label": r["label"], "dir": str(r["dir"]), "clips": len(r["records"]),
-                                        "guidance": guidance_label(r["summary"])} for r in runs],
+                                        "guidance": guidance_label(r["summary"].get("guidance"))} for r in runs],
                               "metrics": {}}
     for metric in metrics:
         per_run = {r["label"]: describe_values([rec.get(metric) for rec in r["records"].values()]) for r in runs}
@@ -148,7 +144,10 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
             mean = "n/a" if d["mean"] is None else f"{d['mean']:+.4g}"
             out.append(f"| {name} | {mean} | {ci} | {d['count']} |")
     if plots:
-        out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+        curves = [p for p in plots if p.endswith("warping_error_curves.png")]
+        out += ["", "## Per-clip plots", "", f"{len(plots)} plots in [{PER_CLIP_FOLDER}/]({PER_CLIP_FOLDER}/): each metric "
+                "per clip, the first run against each other run (`scatter_METRIC_RUN_vs_FIRST.png`), and the "
+                "warping error per frame pair of a few clips:", ""] + [f"![{p}]({p})" for p in curves]
     out += ["", "Flicker is reported for every clip (VBench scores static-camera clips only). Warping error depends on "
             "the flow backend recorded in each run's metrics.jsonl; compare runs scored with the same backend.", ""]
     return "\n".join(out)
@@ -161,6 +160,8 @@ def _mean_std(s: dict[str, Any]) -> str:
 
 
 def plot(runs: list[dict[str, Any]], metrics: list[str], out_dir: Path, curves: int) -> list[str]:
+    """Per-clip plots into ``out_dir``: a scatter of the first run against each other run per metric, and the
+    warping-error curves of a few clips; their names relative to ``out_dir``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -305,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run output folders; the first is the reference")
     parser.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
     parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
+    parser.add_argument("--per_clip_plots", action="store_true",
+                        help=f"also plot each metric per clip, first run against each other run, and the warping "
+                             f"error per frame pair of a few clips, into OUT/{PER_CLIP_FOLDER}/")
     parser.add_argument("--curves", type=int, default=4, help="clips shown in the warping-error curves")
     parser.add_argument("--alignment", default="clip_score", choices=list(METRICS),
                         help="the alignment metric of the trade-off (default: clip_score)")
@@ -332,7 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     result = compare(runs, metrics)
-    plots = plot(runs, metrics, args.out, args.curves)
+    plots = []
+    if args.per_clip_plots:
+        (args.out / PER_CLIP_FOLDER).mkdir(exist_ok=True)
+        plots = [f"{PER_CLIP_FOLDER}/{name}" for name in plot(runs, metrics, args.out / PER_CLIP_FOLDER, args.curves)]
     result["tradeoff"] = tradeoff(runs, args.alignment, [a for a in args.artifacts if a != args.alignment])
     tradeoff_plots = plot_tradeoff(result["tradeoff"], args.out)
     (args.out / "report.json").write_text(json.dumps(result, indent=2) + "\n")

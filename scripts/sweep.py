@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", help="metrics for the report (default: all)")
     parser.add_argument("--alignment", help="the alignment metric of the report's trade-off (default: clip_score)")
     parser.add_argument("--artifacts", nargs="+", help="the artifact metrics of the report's trade-off (default: all)")
+    parser.add_argument("--per_clip_plots", action="store_true",
+                        help="also write the report's per-clip plots (report/per_clip/)")
     args = parser.parse_args(argv)
     if not args.config.is_file():
         parser.error(f"--config {args.config}: file not found")
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as error:
         parser.error(str(error))
     # checked here, not after every setting has rendered
+    if str(SCRIPTS) not in sys.path:  # its sibling script, also when this one is loaded by path
+        sys.path.insert(0, str(SCRIPTS))
+    import compare_runs
     from compare_runs import ARTIFACTS, METRICS
 
     if args.alignment and args.alignment not in METRICS:
@@ -142,18 +147,19 @@ def main(argv: list[str] | None = None) -> int:
                   "the report compares the others", file=sys.stderr)
 
     report = args.output_dir / "report"
-    command = [sys.executable, str(SCRIPTS / "compare_runs.py"), *map(str, folders), "--out", str(report)]
+    options = [*map(str, folders), "--out", str(report)]
     if args.metrics:
-        command += ["--metrics", *args.metrics]
+        options += ["--metrics", *args.metrics]
     if args.alignment:
-        command += ["--alignment", args.alignment]
+        options += ["--alignment", args.alignment]
     if args.artifacts:
-        command += ["--artifacts", *args.artifacts]
-    code = subprocess.run(command).returncode
+        options += ["--artifacts", *args.artifacts]
+    if args.per_clip_plots:
+        options += ["--per_clip_plots"]
+    code = compare_runs.main(options)  # in this process: it reads files only
     if code == 0:
         print(f"sweep: report in {report / 'report.md'}", file=sys.stderr)
     return code
-
 
 if __name__ == "__main__":
     try:

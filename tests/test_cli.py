@@ -1,4 +1,4 @@
-"""The user's entry point: ``lightning predict -c configs/tiny_samg.yaml`` in a subprocess."""
+"""The user's entry point: ``lightning predict -c configs/tiny_samg.yaml``, in this process and in real ones."""
 
 import importlib.util
 import json
@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 import yaml
-from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, clip_videos, run
+from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, clip_videos, run, run_here
 
 from samg_video.files.media import read_video
 
@@ -19,8 +19,8 @@ REQUIRED_KEYS = {"id", "prompt", "negative_prompt", "seed", "num_frames", "heigh
 def test_tiny_config_renders_decodable_clips_with_complete_metadata(workdir, tmp_path):
     decord = pytest.importorskip("decord")
     out = tmp_path / "out"
-    result = run(["predict", "-c", str(TINY_CONFIG), "--output_dir", str(out), "--data.prompts", str(TINY_PROMPTS)],
-                 cwd=workdir)
+    result = run_here(["predict", "-c", str(TINY_CONFIG), "--output_dir", str(out), "--data.prompts",
+                       str(TINY_PROMPTS)], cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     videos = clip_videos(out)
     assert len(videos) == 3  # three non-blank lines in tiny.txt
@@ -68,9 +68,9 @@ def test_same_config_and_seeds_give_the_same_clips(workdir, tmp_path):
     lossless_config.write_text(yaml.safe_dump(config))
     first, second = tmp_path / "a", tmp_path / "b"
     args = ["predict", "-c", str(lossless_config), "--data.prompts", "[a red cat, the sea]"]
-    # the two other entry points: the samg-video script and python -m samg_video
+    # the samg-video script in a real process (python -m samg_video: the sweep's renders in test_sweep.py)
     assert run(args + ["--output_dir", str(first)], cwd=workdir, script="samg-video").returncode == 0
-    assert run(args + ["--output_dir", str(second), "--data.batch_size", "1"], cwd=workdir, script=None).returncode == 0
+    assert run_here(args + ["--output_dir", str(second), "--data.batch_size", "1"], cwd=workdir).returncode == 0
     names = [p.name for p in clip_videos(first)]
     assert names == [p.name for p in clip_videos(second)] and len(names) == 2
     for name in names:
@@ -260,8 +260,8 @@ def test_a_baseline_is_selected_from_the_same_config_key_and_the_input_config_is
     config.write_text(TINY_CONFIG.read_text())
     before = config.read_text()
     guidance = '{"class_path": "samg_video.guidance.APG", "init_args": {"scale": 6.0, "eta": 0.0}}'
-    result = run(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]",
-                  "--model.num_inference_steps", "2", "--model.guidance", guidance], cwd=workdir)
+    result = run_here(["predict", "-c", str(config), "--output_dir", str(out), "--data.prompts", "[a cat]",
+                       "--model.num_inference_steps", "2", "--model.guidance", guidance], cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert config.read_text() == before and len(clip_videos(out)) == 1
     metadata = json.loads(next(p for p in out.glob("a-cat-*.json")).read_text())

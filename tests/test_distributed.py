@@ -5,7 +5,7 @@ import json
 
 import pytest
 import yaml
-from cli_runs import FAST, ROOT, TINY_CONFIG, TWO_CPU_RANKS, lines_of, run
+from cli_runs import FAST, ROOT, TINY_CONFIG, TWO_CPU_RANKS, lines_of, run, run_here
 
 from datamodules.prompts import PromptDataModule
 from samg_video.files.media import read_video
@@ -37,7 +37,7 @@ def test_two_ranks_render_each_clip_once_like_one_rank_and_resume(workdir, tmp_p
     args = ["predict", "-c", config, "--data.prompts", f"[{', '.join(PROMPTS)}]", "--data.batch_size", "1", *FAST]
     ids = {item["prompt"]: item["id"] for item in PromptDataModule(PROMPTS).items}
     single, double = tmp_path / "one_rank", tmp_path / "two_ranks"
-    assert run(args + ["--output_dir", single], cwd=workdir).returncode == 0
+    assert run_here(args + ["--output_dir", single], cwd=workdir).returncode == 0  # one rank: in this process
 
     double.mkdir()
     (double / f"{ids['a fish']}.mp4").mkdir()  # this clip cannot be written: a failure on one of the ranks
@@ -82,7 +82,6 @@ def test_batch_mates_do_not_depend_on_the_number_of_ranks():
     assert batches(2) == one and batches(3) == one and batches(8) == one
 
 
-
 @pytest.mark.parametrize("config", ["tiny_wan_samg.yaml", "tiny_hunyuan15_samg.yaml"])
 def test_newer_families_on_two_ranks_isolate_failures_and_resume(workdir, tmp_path, config):
     # failure isolation through the CLI (the same code for every family): a clip that goes NaN and one that cannot
@@ -123,7 +122,7 @@ def test_newer_families_on_two_ranks_isolate_failures_and_resume(workdir, tmp_pa
     # was scored, but is not a result)
 
     (out / f"{ids['a dog']}.mp4").rmdir()
-    again = run(args, cwd=workdir)
+    again = run_here(args, cwd=workdir)  # one rank, in this process
     assert again.returncode == 1 and "samg-video: 1 of 2 clips failed" in again.stderr  # the poison stays poison
     assert "resuming: 2 of 4 clips are complete" in again.stderr + again.stdout
     assert [line["id"] for line in lines_of(out / "failures.jsonl")] == [ids["poison apple"]]

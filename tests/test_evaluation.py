@@ -1,14 +1,13 @@
 """Evaluation runs over folders of existing clips, the metrics callback, and the comparison report."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from cli_runs import load_script, run, run_here
 from lightning.pytorch import Trainer
 
 from datamodules.videos import VideoFolderDataModule
@@ -64,11 +63,11 @@ def clips_dir(tmp_path):
     return folder, lossless
 
 
-def run_cli(args, cwd):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "TORCH_HOME": str(cwd / "torch_home")}
-    env.pop("SAMG_VIDEO_DEBUG", None)
-    return subprocess.run([str(BIN / "lightning"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+def run_cli(args, cwd, real_process=False):
+    """An evaluation run, with an empty torch hub folder (no LPIPS weights found by chance); in this process
+    unless the process boundary is what the test is about (DDP)."""
+    home = {"TORCH_HOME": str(cwd / "torch_home")}
+    return run(args, cwd=cwd, **home) if real_process else run_here(args, cwd=cwd, **home)
 
 
 def read_jsonl(path):
@@ -114,16 +113,13 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     assert csv_rows[-1].endswith(",unknown,mixed")  # the model and guidance as the summary says, unquoted
 
 
-def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path, monkeypatch):
-    from samg_video.cli import main
-
+def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path):
     folder, _ = clips_dir
     out = tmp_path / "out"
-    monkeypatch.chdir(tmp_path)  # in this process: faster; evaluation runs in a real process above
-    with pytest.raises(SystemExit) as exit_info:
-        main(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
-              "--trainer.accelerator", "cpu", "--data.num_frames", "5", "--data.height", "16", "--data.width", "24"])
-    assert exit_info.value.code == 1  # 3 unreadable files
+    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
+                      "--trainer.accelerator", "cpu", "--data.num_frames", "5", "--data.height", "16", "--data.width",
+                      "24"], cwd=tmp_path)
+    assert result.returncode == 1  # 3 unreadable files
     for line in read_jsonl(out / "metrics.jsonl"):
         assert (line["num_frames"], line["height"], line["width"]) == (5, 16, 24)
         assert len(line["warping_error_per_pair"]) == 4
@@ -137,10 +133,8 @@ def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path, monkeypa
     ("flow_backend: flownet", "flow_backend='flownet' is not valid; choose one of dis, farneback, raft_large"),
     ("lpips_weights: /missing/alexnet.pth", "lpips_weights='/missing/alexnet.pth': no such file"),
 ])
-def test_evaluation_bad_input_fails_before_work_with_a_clear_message(clips_dir, tmp_path, args, message, capsys,
-                                                                    monkeypatch):
+def test_evaluation_bad_input_fails_before_work_with_a_clear_message(clips_dir, tmp_path, args, message):
     folder, _ = clips_dir
-    real_process = args == ["--data.clips_dir", "/nonexistent/folder"]  # the others run in this process: faster
     out = tmp_path / "out"
     config = EVALUATE
     if isinstance(args, str):  # an edited config file
@@ -151,17 +145,8 @@ def test_evaluation_bad_input_fails_before_work_with_a_clear_message(clips_dir, 
         config.write_text("\n".join(lines) + "\n")
         args = []
     command = ["predict", "-c", str(config), "--data.clips_dir", str(folder), "--output_dir", str(out), *args]
-    if real_process:
-        result = run_cli(command, cwd=tmp_path)
-        status, stderr = result.returncode, result.stderr
-    else:
-        from samg_video.cli import main
-
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-        with pytest.raises(SystemExit) as exit_info:
-            main(command)
-        status, stderr = exit_info.value.code, capsys.readouterr().err
+    result = run_cli(command, cwd=tmp_path)  # exit 2 in a real process: test_cli.py
+    status, stderr = result.returncode, result.stderr
     assert status == 2
     assert message in stderr and "Traceback" not in stderr
     assert not (out / "metrics.jsonl").exists()
@@ -219,9 +204,8 @@ def test_compare_runs_writes_a_report_with_paired_differences_and_plots(tmp_path
         runs[name] = tmp_path / name
         evaluate_in_process(folder, runs[name], background=False)
     report = tmp_path / "report"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), str(runs["cfg"]),
-                             str(runs["samg"]), "--out", str(report)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert load_script("compare_runs").main([str(runs["cfg"]), str(runs["samg"]), "--out", str(report),
+                                             "--per_clip_plots"]) == 0
     text = (report / "report.md").read_text()
     assert "| cfg |" in text and "| samg |" in text and "95% CI" in text
     numbers = json.loads((report / "report.json").read_text())
@@ -232,16 +216,17 @@ def test_compare_runs_writes_a_report_with_paired_differences_and_plots(tmp_path
     assert paired["mean"] == pytest.approx(np.mean([samg[p] - cfg[p] for p in cfg]))
     assert paired["ci_low"] < paired["mean"] < paired["ci_high"]
     for name in ("scatter_flicker_samg_vs_cfg.png", "scatter_warping_error_samg_vs_cfg.png",
-                 "warping_error_curves.png"):
-        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+                 "warping_error_curves.png"):  # asked for: in a folder of their own
+        assert (report / "per_clip" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![per_clip/warping_error_curves.png](per_clip/warping_error_curves.png)" in text
+    assert not list(report.glob("scatter_*"))
 
 
-def test_compare_runs_says_when_a_folder_has_no_metrics(tmp_path):
+def test_compare_runs_says_when_a_folder_has_no_metrics(tmp_path, capsys):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), str(tmp_path / "a"),
-                             str(tmp_path / "b"), "--out", str(tmp_path / "r")], capture_output=True, text=True)
-    assert result.returncode == 2 and "no metrics.jsonl" in result.stderr and "Traceback" not in result.stderr
+    code = load_script("compare_runs").main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "r")])
+    assert code == 2 and "no metrics.jsonl" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
 def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clips_dir, tmp_path):
@@ -249,7 +234,7 @@ def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clip
     out = tmp_path / "out"
     result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
                       "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"],
-                     cwd=tmp_path)
+                     cwd=tmp_path, real_process=True)
     assert result.returncode == 1, result.stderr[-3000:]  # 3 unreadable files, counted over both ranks
     assert result.stderr.count("3 of 7 clips could not be read") == 1  # told once, by rank 0
     assert result.stderr.count("temporal LPIPS is unavailable") == 1  # warned once per run, not per rank
@@ -262,11 +247,7 @@ def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clip
 
 
 def test_report_says_null_for_every_clip_when_no_clip_has_the_metric():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "scripts" / "compare_runs.py")
-    compare_runs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare_runs)
+    compare_runs = load_script("compare_runs")
 
     def run_of(label, lpips):
         records = {("id", f"c{i}"): {"id": f"c{i}", "flicker": 0.9, "temporal_lpips": value}

@@ -1,8 +1,12 @@
 """Failure isolation: a clip that goes NaN/Inf or cannot be written fails alone; the run goes on and exits 1."""
 
+import json
+
 import numpy as np
 import torch
+from cli_runs import FAST, TINY_CONFIG, lines_of, run_here
 
+from datamodules.prompts import PromptDataModule
 from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
 
 
@@ -26,4 +30,37 @@ def test_reasons_name_latents_or_frames():
     assert nonfinite_reason(frames, None, 50) == "decoded frames contain NaN/Inf"
 
 
-# Through the CLI, with a clip that goes NaN and one that cannot be written, on two ranks: test_distributed.py
+def test_nan_clip_and_unwritable_clip_fail_alone_and_a_rerun_finishes_the_set(workdir, tmp_path):
+    # through the CLI on one rank (in this process); Wan and HunyuanVideo 1.5 on two ranks: test_distributed.py
+    out = tmp_path / "out"
+    prompts = "[a cat, poison apple, a dog, a bird]"
+    args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts, "--data.batch_size", "2",
+            "--model.class_path", "faults.PoisonedGenerator", *FAST]
+    items = {item["prompt"]: item for item in PromptDataModule(["a cat", "poison apple", "a dog", "a bird"]).items}
+    out.mkdir()
+    (out / f"{items['a dog']['id']}.mp4").mkdir()  # where the dog's mp4 must go: encoding works, the rename fails
+
+    result = run_here(args, cwd=workdir)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "samg-video: 2 of 4 clips failed" in result.stderr and "Traceback" not in result.stderr
+    failures = {line["id"]: line for line in lines_of(out / "failures.jsonl")}
+    assert set(failures) == {items["poison apple"]["id"], items["a dog"]["id"]}
+    poisoned = failures[items["poison apple"]["id"]]
+    assert poisoned["prompt"] == "poison apple" and poisoned["seed"] == items["poison apple"]["seed"]
+    assert poisoned["reason"] == "latents became NaN/Inf at sampling step 2 of 2"
+    assert failures[items["a dog"]["id"]]["reason"].startswith("writing failed: IsADirectoryError")
+    # the others are complete; the poisoned clip left no file, the dog no JSON
+    assert sorted(p.stem for p in out.glob("*.json") if p.stem != "summary") == \
+           sorted(items[p]["id"] for p in ("a cat", "a bird"))
+    assert not list(out.glob(f"{items['poison apple']['id']}*"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failures"] == 2 and summary["clips"] == 2  # the dog was scored, but is not a result
+
+    (out / f"{items['a dog']['id']}.mp4").rmdir()
+    again = run_here(args, cwd=workdir)
+    assert again.returncode == 1 and "samg-video: 1 of 2 clips failed" in again.stderr  # the poison stays poison
+    assert [line["id"] for line in lines_of(out / "failures.jsonl")] == [items["poison apple"]["id"]]
+    assert sorted(line["id"] for line in lines_of(out / "metrics.jsonl")) == \
+           sorted(items[p]["id"] for p in ("a cat", "a dog", "a bird"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failures"] == 1 and summary["clips"] == 3

@@ -2,14 +2,14 @@
 exit statuses, Ctrl-C, and the README's own commands and snippets."""
 
 import re
+import runpy
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from cli_runs import BIN, FAST, ROOT, TINY_CONFIG, cli_env, clip_videos, lines_of, run
+from cli_runs import BIN, FAST, ROOT, TINY_CONFIG, cli_env, clip_videos, lines_of, run, run_here
 
 from samg_video.files.resume import complete_metadata
 
@@ -115,25 +115,26 @@ def last_line(result):
 def test_a_render_and_its_rerun_end_with_one_line_saying_what_happened(workdir, tmp_path):
     out = tmp_path / "out"
     args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a cat, a dog]", *FAST]
-    first = run(args, cwd=workdir)
+    first = run_here(args, cwd=workdir)
     assert first.returncode == 0, first.stderr[-2000:]
     assert last_line(first) == f"samg-video: done: 2 clips rendered, none failed; outputs in {out}"
     # nothing of Lightning's chatter, and no stray progress bar before the clips bar
     for noise in ("GPU available", "TPU available", "Tip:", "Seed set", "Predicting:", "LeafSpec", "Traceback",
                   "Warning", "batch indices"):
         assert noise not in first.stderr + first.stdout, noise
-    again = run(args, cwd=workdir)
+    again = run_here(args, cwd=workdir)
     assert again.returncode == 0
     assert last_line(again) == f"samg-video: done: nothing to render, all 2 clips are complete in {out}"
     # the same folder with other guidance: refused before rendering, the clips untouched
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    refused = run(args + ["--model.guidance.init_args.w_max", "8.0"], cwd=workdir)
+    refused = run_here(args + ["--model.guidance.init_args.w_max", "8.0"], cwd=workdir)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "guidance.init_args.w_max was 9.6, this run has 8.0" in last_line(refused)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_a_bug_stops_the_run_with_exit_3_and_keeps_finished_clips(workdir, tmp_path):
+    # a real process: the status the shell sees, and the traceback on its stderr
     out = tmp_path / "out"
     result = run(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a cat, a dog]",
                   "--data.batch_size", "1", "--model.class_path", "faults.BrokenGenerator", *FAST], cwd=workdir)
@@ -146,8 +147,9 @@ def test_a_bug_stops_the_run_with_exit_3_and_keeps_finished_clips(workdir, tmp_p
 
 def test_a_broken_setup_stops_the_run_with_exit_3_in_one_line(workdir, tmp_path):
     out = tmp_path / "out"
-    result = run(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a, b, c, d]",
-                  "--data.batch_size", "1", "--model.class_path", "faults.BrokenSetupGenerator", *FAST], cwd=workdir)
+    result = run_here(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a, b, c, d]",
+                       "--data.batch_size", "1", "--model.class_path", "faults.BrokenSetupGenerator", *FAST],
+                      cwd=workdir)
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert last_line(result) == (
         "samg-video: error: the run stopped: rendering failed for 3 batches in a row; stopping. Last error: "
@@ -207,7 +209,7 @@ def test_sigterm_then_ctrl_c_while_rendering_finish_clips_in_flight_and_a_rerun_
         assert finished < len(complete_clips(out)) < 6 and len(lines_of(out / "metrics.jsonl")) >= finished
         assert not [p.name for p in out.glob(".*.tmp*")]  # every record whole, no temporary left
         finished = len(complete_clips(out))
-    resumed = run(stock, cwd=workdir)  # the same clips, without the wait
+    resumed = run_here(stock, cwd=workdir)  # the same clips, without the wait
     assert resumed.returncode == 0 and len(clip_videos(out)) == 6
     assert f"resuming: {finished} of 6 clips are complete" in resumed.stderr
     assert len(lines_of(out / "metrics.jsonl")) == 6
@@ -241,12 +243,16 @@ def test_every_command_the_readme_and_the_errors_suggest_is_installed():
         assert (ROOT / path).is_file(), path
 
 
-def test_the_readme_python_snippets_run_as_written(tmp_path):
+def test_the_readme_python_snippets_run_as_written(tmp_path, capsys, monkeypatch):
     blocks = readme_blocks("python")
     assert len(blocks) >= 3
-    for number, block in enumerate(blocks):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for number, block in enumerate(blocks):  # each as a script of its own, in this process (the suite stays fast)
         script = tmp_path / f"snippet_{number}.py"
         script.write_text(block)
-        result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env={**cli_env(), "HF_HUB_OFFLINE": "1"},
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, f"README python block {number}:\n{block}\n{result.stderr[-3000:]}"
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except Exception as error:
+            raise AssertionError(f"README python block {number}:\n{block}") from error
+    assert capsys.readouterr().out.count("\n") >= len(blocks)  # every snippet printed what it shows

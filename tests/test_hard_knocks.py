@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run
+from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run_here
 
 from datamodules.prompts import PromptDataModule
 from samg_video.files.records import append_line, read_lines
@@ -51,7 +51,7 @@ def test_hostile_prompts_survive_records_and_reruns_and_one_bad_prompt_fails_onl
         (out / name).write_text("left by a killed run")
 
     for attempt in range(2):  # the second run keeps every record and retries only the two failures
-        result = run(args, cwd=workdir)
+        result = run_here(args, cwd=workdir)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
         assert result.stderr.strip().splitlines()[-1].startswith("samg-video: 2 of ")
         metrics_text = (out / "metrics.jsonl").read_text(encoding="utf-8")

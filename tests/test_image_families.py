@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from cli_runs import FAST, ROOT, clip_videos, lines_of, run
+from cli_runs import FAST, ROOT, clip_videos, lines_of, run_here
 from PIL import Image
 
 from samg_video import SAMG
@@ -41,8 +41,8 @@ def test_local_image_pipeline_directory_gives_the_tiny_model_images(tmp_path):
 @pytest.mark.parametrize("family", TINY_CONFIGS)
 def test_every_tiny_config_runs_offline_through_the_cli(family, workdir, tmp_path):
     out = tmp_path / "out"
-    result = run(["predict", "-c", ROOT / "configs" / TINY_CONFIGS[family], "--output_dir", out,
-                  "--data.prompts", "[a cat, a dog]", *FAST], cwd=workdir)
+    result = run_here(["predict", "-c", ROOT / "configs" / TINY_CONFIGS[family], "--output_dir", out,
+                       "--data.prompts", "[a cat, a dog]", *FAST], cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     records = lines_of(out / "metrics.jsonl")
     assert len(records) == 2 and json.loads((out / "summary.json").read_text())["clips"] == 2
@@ -68,8 +68,8 @@ def test_every_tiny_config_runs_offline_through_the_cli(family, workdir, tmp_pat
     if family != "sd15":
         return
     # a re-run finds every clip complete, images included, and loads no model
-    again = run(["predict", "-c", ROOT / "configs" / TINY_CONFIGS[family], "--output_dir", out,
-                 "--data.prompts", "[a cat, a dog]", *FAST], cwd=workdir)
+    again = run_here(["predict", "-c", ROOT / "configs" / TINY_CONFIGS[family], "--output_dir", out,
+                      "--data.prompts", "[a cat, a dog]", *FAST], cwd=workdir)
     assert again.returncode == 0 and "nothing to render, the model is not loaded" in again.stderr
 
 

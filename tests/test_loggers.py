@@ -6,7 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from cli_runs import FAST, TINY_CONFIG, run
+from cli_runs import FAST, TINY_CONFIG, run_here
 
 PROMPTS = "[a cat, a dog, a bird]"
 
@@ -18,10 +18,10 @@ def test_tensorboard_csv_and_wandb_get_clip_metrics_summary_and_samples(workdir,
     with_wandb = importlib.util.find_spec("wandb") is not None  # an optional install
     wandb_args = ["--trainer.logger+=WandbLogger", "--trainer.logger.offline", "true", "--trainer.logger.save_dir",
                   tmp_path / "wandb", "--trainer.logger.project", "samg"] if with_wandb else []
-    result = run(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", PROMPTS, *FAST,
-                  "--trainer.logger+=TensorBoardLogger", "--trainer.logger.save_dir", tmp_path / "tb",
-                  "--trainer.logger+=CSVLogger", "--trainer.logger.save_dir", tmp_path / "csv", *wandb_args],
-                 cwd=workdir, WANDB_MODE="offline", WANDB_SILENT="true")
+    result = run_here(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", PROMPTS, *FAST,
+                       "--trainer.logger+=TensorBoardLogger", "--trainer.logger.save_dir", tmp_path / "tb",
+                       "--trainer.logger+=CSVLogger", "--trainer.logger.save_dir", tmp_path / "csv", *wandb_args],
+                      cwd=workdir, WANDB_MODE="offline", WANDB_SILENT="true")
     assert result.returncode == 0, result.stderr[-3000:]
 
     (metrics_csv,) = glob.glob(str(tmp_path / "csv" / "**" / "metrics.csv"), recursive=True)
@@ -43,6 +43,9 @@ def test_tensorboard_csv_and_wandb_get_clip_metrics_summary_and_samples(workdir,
     assert (picture.width, picture.height) == (4 * 64, 32)  # four frames side by side
 
     if with_wandb:
+        import wandb
+
+        wandb.finish()  # a process of its own finishes the W&B run at exit; in this one, as in a notebook, by hand
         videos = glob.glob(str(tmp_path / "wandb" / "**" / "offline-run-*" / "files" / "media" / "videos" / "*.mp4"),
                            recursive=True)
         assert len(videos) == 3

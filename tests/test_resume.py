@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run
+from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run_here
 
 from samg_video.errors import ConfigurationError
 from samg_video.files.media import is_scale_map_picture, write_json
@@ -118,7 +118,7 @@ def fingerprints(directory):
 def test_rerun_renders_only_missing_clips_and_overwrite_renders_all(workdir, tmp_path):
     out = tmp_path / "out"
     args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a cat, a dog, a bird]", *FAST]
-    assert run(args, cwd=workdir).returncode == 0
+    assert run_here(args, cwd=workdir).returncode == 0
     before = fingerprints(out)
     assert len(before) == 6 and len(lines_of(out / "metrics.jsonl")) == 3
     dog = next(p for p in out.glob("a-dog-*.json"))
@@ -126,7 +126,7 @@ def test_rerun_renders_only_missing_clips_and_overwrite_renders_all(workdir, tmp
     metrics = out / "metrics.jsonl"
     metrics.write_text(metrics.read_text() * 3)  # as older versions could leave it after concurrent runs
 
-    result = run(args, cwd=workdir)
+    result = run_here(args, cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming: 2 of 3 clips are complete" in result.stderr + result.stdout
     assert "held 6 duplicated lines (from an older version); kept one line per clip" in result.stderr
@@ -138,7 +138,7 @@ def test_rerun_renders_only_missing_clips_and_overwrite_renders_all(workdir, tmp
     assert sorted(line["id"] for line in lines) == clip_ids(out)  # one line per clip
     assert json.loads((out / "summary.json").read_text())["clips"] == 3
 
-    result = run(args + ["--overwrite"], cwd=workdir)
+    result = run_here(args + ["--overwrite"], cwd=workdir)
     assert result.returncode == 0 and "3 of them replacing complete clips" in result.stderr + result.stdout
     assert all(fingerprints(out)[name] != value for name, value in after.items())
     assert len(lines_of(out / "metrics.jsonl")) == 3
@@ -162,7 +162,7 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_the_next_run_finishes
         assert complete_metadata(out, clip_id) is not None
     before = {name: value for name, value in fingerprints(out).items() if name.split(".")[0] in survivors}
 
-    result = run(args, cwd=workdir)
+    result = run_here(args, cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming: {len(survivors)} of 6 clips are complete" in result.stderr + result.stdout
     ids = clip_ids(out)

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from cli_runs import FAST, TINY_CONFIG, lines_of, run
+from cli_runs import FAST, TINY_CONFIG, lines_of, run_here
 
 from samg_video.errors import ConfigurationError
 from samg_video.families import get_family
@@ -25,8 +25,8 @@ def test_hostile_prompts_and_ids_stay_inside_the_output_dir_and_stay_distinct(wo
            [{"prompt": f"explicit {i}", "id": clip_id} for i, clip_id in enumerate(HOSTILE_IDS)]
     prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = tmp_path / "out"
-    result = run(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts,
-                  "--data.batch_size", "6", *FAST], cwd=workdir)
+    result = run_here(["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", prompts,
+                       "--data.batch_size", "6", *FAST], cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     everything = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     outside = [p for p in everything if p.parts[0] not in ("out", "cwd") and p.name != "hostile.jsonl"]

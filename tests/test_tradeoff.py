@@ -2,15 +2,12 @@
 on constructed runs whose answer is known."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from cli_runs import ROOT
+from cli_runs import load_script
 
 from samg_video.metrics.tradeoff import RunPoint, matched_alignment
 
-COMPARE = ROOT / "scripts" / "compare_runs.py"
 SPREAD = (-1.0, 1.0, -0.5, 0.5)  # per-clip offsets with mean 0: a run's mean is exactly its centre
 
 
@@ -39,21 +36,39 @@ def test_matched_alignment_interpolates_between_the_two_nearest_cfg_runs():
     assert matched_alignment(RunPoint("worse", 22.5, 0, 0.5, 0.01), curve, True)["verdict"].startswith("behind")
 
 
-def test_compare_runs_writes_the_tradeoff_plot_and_table(tmp_path):
+def samg(**options):
+    return {"class_path": "samg_video.guidance.SAMG", "init_args": {**dict(SAMG_DEFAULTS), **options}}
+
+
+SAMG_DEFAULTS = {"w_min": 2.0, "w_max": 5.0, "energy": "mean_square", "normalization": "minmax", "mapping": "linear",
+                 "quantile_bounds": [0.01, 0.99], "window": [0.0, 1.0], "w_base": None, "step_ema": 0.0}
+
+
+def test_compare_runs_writes_the_tradeoff_plot_and_table_and_labels_every_option(tmp_path, capsys):
     runs = {"cfg_3": (cfg(3.0), 20.0, 0.10), "cfg_6": (cfg(6.0), 25.0, 0.20), "cfg_9": (cfg(9.0), 30.0, 0.40),
-            "samg": ({"class_path": "samg_video.guidance.SAMG", "init_args": {"w_min": 4, "w_max": 9.6}}, 27.5, 0.25)}
+            "samg": (samg(w_min=4, w_max=9.6), 27.5, 0.25),
+            # settings that differ only in options other than the scales: the report must tell them apart
+            "samg_quantile": (samg(normalization="quantile"), 24.0, 0.2),
+            "samg_threshold": (samg(mapping="threshold", window=[0.0, 0.5], step_ema=0.5), 24.0, 0.2)}
     for name, (guidance, alignment, saturation) in runs.items():
         write_run(tmp_path / name, guidance, alignment, saturation)
     report = tmp_path / "report"
-    result = subprocess.run([sys.executable, str(COMPARE), *(str(tmp_path / n) for n in runs), "--out", str(report)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    numbers = json.loads((report / "report.json").read_text())["tradeoff"]
-    matched = numbers["artifacts"]["saturation"]["matched"]
-    assert [m["run"] for m in matched] == ["samg"]
+    assert load_script("compare_runs").main([*(str(tmp_path / n) for n in runs), "--out", str(report)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {report / 'report.md'} and 2 plots"
+    numbers = json.loads((report / "report.json").read_text())
+    assert [run["guidance"] for run in numbers["runs"]] == [
+        "CFG(scale=3)", "CFG(scale=6)", "CFG(scale=9)", "SAMG(w_min=4, w_max=9.6)",
+        "SAMG(w_min=2, w_max=5, normalization=quantile)",
+        "SAMG(w_min=2, w_max=5, mapping=threshold, window=[0, 0.5], step_ema=0.5)"]
+    matched = numbers["tradeoff"]["artifacts"]["saturation"]["matched"]
+    assert [m["run"] for m in matched] == ["samg", "samg_quantile", "samg_threshold"]
     assert matched[0]["cfg_scale"] == pytest.approx(7.5) and matched[0]["difference"] == pytest.approx(-0.05)
     assert matched[0]["verdict"].startswith("beyond the CFG curve")
     text = (report / "report.md").read_text()
+    assert "| samg_quantile | SAMG(w_min=2, w_max=5, normalization=quantile) | 4 |" in text
     assert "## Trade-off: `clip_score` against artifacts" in text and "| samg | 27.5 | 7.5 |" in text
-    for name in ("tradeoff_clip_score_vs_saturation.png", "tradeoff_clip_score_vs_flicker.png"):
+    plots = ["tradeoff_clip_score_vs_saturation.png", "tradeoff_clip_score_vs_flicker.png"]
+    for name in plots:
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({name})" in text
+    # the report's own folder: the report and the trade-off plots; per-clip plots only on request
+    assert sorted(p.name for p in report.iterdir()) == sorted(["report.md", "report.json", *plots])

@@ -1,11 +1,17 @@
-"""Running the user's entry point, ``lightning predict``, in a subprocess."""
+"""Running the user's entry point, ``lightning predict``: in a real process where the process boundary is what a
+test is about (exit statuses, signals, DDP, SIGKILL), in this process everywhere else (each CLI process pays
+about 5 s of imports before it does anything)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +32,51 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run(args, cwd, script="lightning", timeout=300, **env):
+    """The CLI in a new process, as a user starts it."""
     command = [str(BIN / script)] if script else [sys.executable, "-m", "samg_video"]
     return subprocess.run(command + [str(a) for a in args], cwd=cwd, env=cli_env(**env), capture_output=True,
                           text=True, timeout=timeout)
+
+
+def run_here(args, cwd, **env) -> subprocess.CompletedProcess:
+    """The CLI's entry function in this process, as ``run`` would start it: the working directory, the
+    environment, stdout and stderr, and the exit status; everything it changes in this process is put back."""
+    from samg_video.cli import main
+
+    args = [str(a) for a in args]
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    os.environ.update(env)
+    os.environ.pop("SAMG_VIDEO_DEBUG", None)
+    os.chdir(cwd)
+    code = 0
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                main(args)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for signum, handler in saved_signals.items():
+            signal.signal(signum, handler)
+    return subprocess.CompletedProcess(["lightning", *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+def load_script(name: str):
+    """A script of ``scripts/`` as a module, to call its ``main(argv)`` in this process."""
+    import importlib.util
+
+    if str(ROOT / "scripts") not in sys.path:  # scripts import their siblings, as when run from that folder
+        sys.path.insert(0, str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def clip_videos(directory: Path) -> list[Path]:
