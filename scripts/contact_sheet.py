@@ -32,7 +32,7 @@ def clip_index(run: Path) -> dict[tuple[str, int], Path]:
     return index
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--truth", action="store_true",
                         help="add a first column with what each prompt of the synthetic world describes, drawn "
                              "by the world itself (object centred at mid-clip: the prompt does not say where)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if min(args.clips, args.frames, args.zoom) < 1:
         parser.error("--clips, --frames and --zoom must be at least 1")
     missing = [str(run) for run in args.runs if not run.is_dir()]

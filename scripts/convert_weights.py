@@ -33,11 +33,11 @@ def convert(source: Path, target: Path) -> int:
     return len(state)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="the .pth file")
     parser.add_argument("target", type=Path, help="the .safetensors file to write")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.target.suffix != ".safetensors":
         sys.exit(f"convert_weights: error: {args.target} must end in .safetensors")
     try:

@@ -69,12 +69,12 @@ def read_config(path: str) -> dict:
     return config
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--output_dir", help="overrides the config's output_dir")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config = read_config(args.config)
     output_dir = Path(args.output_dir or config["output_dir"])
     log_dir = Path(config["log_dir"])

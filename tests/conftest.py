@@ -9,8 +9,11 @@ import torch
 # shared helpers (CLI runs, fault injection) importable from every test module and from CLI subprocesses
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
-# the suite is CPU-only and small; two threads match the CI machine and keep timings steady
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# the suite is CPU-only; each pytest-xdist worker gets its share of the cores (more threads than cores make
+# torch's thread pools wait on each other: the toy-model tests ran 7x slower on two workers with two threads each)
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+torch.set_num_threads(THREADS)
 
 
 @pytest.fixture

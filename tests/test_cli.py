@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 import yaml
-from cli_runs import ROOT, TINY_CONFIG, TINY_PROMPTS, clip_videos, run, run_here
+from cli_runs import BIN, ROOT, TINY_CONFIG, TINY_PROMPTS, clip_videos, run, run_here
 
 from samg_video.files.media import read_video
 
@@ -68,14 +68,27 @@ def test_same_config_and_seeds_give_the_same_clips(workdir, tmp_path):
     lossless_config.write_text(yaml.safe_dump(config))
     first, second = tmp_path / "a", tmp_path / "b"
     args = ["predict", "-c", str(lossless_config), "--data.prompts", "[a red cat, the sea]"]
-    # the samg-video script in a real process (python -m samg_video: the sweep's renders in test_sweep.py)
-    assert run(args + ["--output_dir", str(first)], cwd=workdir, script="samg-video").returncode == 0
+    assert run_here(args + ["--output_dir", str(first)], cwd=workdir).returncode == 0
     assert run_here(args + ["--output_dir", str(second), "--data.batch_size", "1"], cwd=workdir).returncode == 0
     names = [p.name for p in clip_videos(first)]
     assert names == [p.name for p in clip_videos(second)] and len(names) == 2
     for name in names:
         a, b = read_video(first / name).astype(int), read_video(second / name).astype(int)
         assert abs(a - b).max() <= 1  # batch size 2 vs 1: summation order only
+
+
+def test_every_entry_point_is_the_same_command():
+    # lightning and samg-video are installed scripts of the same function (lightning's real processes: this
+    # file and most others; python -m samg_video: the sweep's renders in test_sweep.py)
+    from importlib.metadata import entry_points
+
+    from samg_video.cli import main
+
+    scripts = {e.name: e for e in entry_points(group="console_scripts") if e.value.startswith("samg_video")}
+    assert {name: e.value for name, e in scripts.items()} == {"lightning": "samg_video.cli:main",
+                                                               "samg-video": "samg_video.cli:main"}
+    assert all(e.load() is main for e in scripts.values())
+    assert all((BIN / name).is_file() for name in scripts)
 
 
 BAD_PROMPT_FILES = {

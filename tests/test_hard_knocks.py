@@ -5,10 +5,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
-from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run_here
+from cli_runs import FAST, HELPERS, TINY_CONFIG, cli_env, lines_of, run_here
 
 from datamodules.prompts import PromptDataModule
 from samg_video.files.records import append_line, read_lines
@@ -97,20 +98,9 @@ def test_a_record_line_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
 # ---- a disk that fills up: a real small file system (tmpfs) in a private mount namespace ----------------
 DISK_SCRIPT = """
-set -u
-mount -t tmpfs -o size=1m tmpfs "$DISK"
-# full from the start: nothing but one line
-head -c 2m /dev/zero > "$DISK/filler" 2>/dev/null
-"$LIGHTNING" "$@" --output_dir "$DISK/out" 2> "$RESULTS/start.err"; echo $? > "$RESULTS/start.rc"
-rm -rf "$DISK/filler" "$DISK/out"
-# full after a couple of clips
-head -c $((1024 * 1024 - 96 * 1024)) /dev/zero > "$DISK/filler"
-"$LIGHTNING" "$@" --output_dir "$DISK/out" 2> "$RESULTS/mid.err"; echo $? > "$RESULTS/mid.rc"
-cp -a "$DISK/out" "$RESULTS/mid"
-# space freed: the re-run completes the set
-rm "$DISK/filler"
-"$LIGHTNING" "$@" --output_dir "$DISK/out" 2> "$RESULTS/rerun.err"; echo $? > "$RESULTS/rerun.rc"
-cp -a "$DISK/out" "$RESULTS/rerun"
+set -eu
+mount -t tmpfs -o size=1m tmpfs "$1"
+exec "$PYTHON" "$HELPERS/full_disk.py" "$@"
 """
 
 
@@ -130,9 +120,10 @@ def test_a_disk_that_fills_up_records_what_it_hit_and_a_rerun_after_freeing_spac
     prompts = [f"clip number {i}" for i in range(8)]
     args = ["predict", "-c", no_scale_maps_config(tmp_path), "--data.prompts", f"[{', '.join(prompts)}]",
             "--data.batch_size", "1", *FAST]
-    env = cli_env(DISK=str(disk), RESULTS=str(results), LIGHTNING=str(BIN / "lightning"))
-    subprocess.run([*namespace, "bash", "-c", DISK_SCRIPT, "disk", *map(str, args)], cwd=workdir, env=env,
-                   timeout=400, check=True)
+    # the three runs (full from the start, full after a couple of clips, space freed) in one process
+    env = cli_env(PYTHON=sys.executable, HELPERS=str(HELPERS))
+    subprocess.run([*namespace, "bash", "-c", DISK_SCRIPT, "disk", str(disk), str(results), *map(str, args)],
+                   cwd=workdir, env=env, timeout=400, check=True)
 
     def outcome(phase):
         stderr = (results / f"{phase}.err").read_text()

@@ -1,22 +1,18 @@
 """scripts/sweep.py: guidance settings -> sibling folders through the CLI -> one comparison report."""
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 
 import pytest
-from cli_runs import ROOT, TINY_CONFIG, cli_env, lines_of
+from cli_runs import ROOT, TINY_CONFIG, cli_env, lines_of, load_script, run_here
 
 SWEEP = ROOT / "scripts" / "sweep.py"
 
 
 def load_sweep():
-    spec = importlib.util.spec_from_file_location("sweep", SWEEP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sweep")
 
 
 @pytest.mark.parametrize("text, name, arguments", [
@@ -46,15 +42,20 @@ def test_bad_settings_are_refused_before_anything_renders(text, message):
         sweep.parse_setting(text)
 
 
-def test_sweep_of_the_toy_model_renders_each_setting_and_writes_the_report_and_a_contact_sheet(workdir, tmp_path):
+def test_sweep_of_the_toy_model_renders_each_setting_and_writes_the_report_and_a_contact_sheet(workdir, tmp_path,
+                                                                                              capsys, monkeypatch):
+    # each setting renders in a real process, through python -m samg_video, as for a user; the sweep's own
+    # process boundary (its exit status): test_a_bad_setting_stops_the_sweep_with_nothing_written
     out = tmp_path / "sweep"
     prompts = ["a red circle moving right over blue stripes", "a cyan square staying still on a plain red background"]
-    command = [sys.executable, str(SWEEP), "-c", str(ROOT / "configs" / "toy_samg.yaml"), "--guidance", "cfg:6",
-               "samg:4,9.6", "--output_dir", str(out), "--prompts", json.dumps(prompts),
-               "--alignment", "world_adherence", "--artifacts", "palette_overshoot", "texture_fidelity", "--",
-               "--model.num_inference_steps", "4"]
-    result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.chdir(workdir)
+    for name, value in cli_env().items():
+        monkeypatch.setenv(name, value)
+    code = load_sweep().main(["-c", str(ROOT / "configs" / "toy_samg.yaml"), "--guidance", "cfg:6", "samg:4,9.6",
+                              "--output_dir", str(out), "--prompts", json.dumps(prompts), "--alignment",
+                              "world_adherence", "--artifacts", "palette_overshoot", "texture_fidelity", "--",
+                              "--model.num_inference_steps", "4"])
+    assert code == 0
     for folder, class_path in (("cfg_6", "samg_video.guidance.CFG"), ("samg_4_9.6", "samg_video.guidance.SAMG")):
         records = lines_of(out / folder / "metrics.jsonl")
         assert sorted(r["prompt"] for r in records) == sorted(prompts)
@@ -66,14 +67,13 @@ def test_sweep_of_the_toy_model_renders_each_setting_and_writes_the_report_and_a
     assert set(report["tradeoff"]["artifacts"]) == {"palette_overshoot", "texture_fidelity"}
     assert (out / "report" / "tradeoff_world_adherence_vs_palette_overshoot.png").is_file()
     assert "samg_4_9.6" in (out / "report" / "report.md").read_text()
-    assert "sweep: report in" in result.stderr
+    assert "sweep: report in" in capsys.readouterr().err
 
     sheet = tmp_path / "sheet.png"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "contact_sheet.py"), str(out / "cfg_6"),
-                             str(out / "samg_4_9.6"), "--out", str(sheet), "--truth"], cwd=workdir, env=cli_env(),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == f"contact_sheet: 2 clips x 2 runs -> {sheet}" and sheet.stat().st_size > 0
+    assert load_script("contact_sheet").main([str(out / "cfg_6"), str(out / "samg_4_9.6"), "--out", str(sheet),
+                                              "--truth"]) == 0
+    assert capsys.readouterr().out.strip() == f"contact_sheet: 2 clips x 2 runs -> {sheet}"
+    assert sheet.stat().st_size > 0
 
 
 def test_a_bad_setting_stops_the_sweep_with_nothing_written(workdir, tmp_path):
@@ -84,19 +84,35 @@ def test_a_bad_setting_stops_the_sweep_with_nothing_written(workdir, tmp_path):
     assert result.returncode == 2 and "w_min=0 is not valid" in result.stderr and not out.exists()
 
 
-def test_sweep_of_a_guider_pipeline_renders_each_setting_through_its_guider(workdir, tmp_path):
-    # HunyuanVideo 1.5: guidance replaces the pipeline's guider component, the route least like the others'
-    config = "tiny_hunyuan15_samg.yaml"
+@pytest.mark.parametrize("config", ["tiny_wan_samg.yaml", "tiny_hunyuan15_samg.yaml"])
+def test_sweep_of_a_newer_family_renders_each_setting_through_its_own_guidance_route(workdir, tmp_path, config,
+                                                                                     monkeypatch):
+    # Wan: the hook on two separate transformer calls; HunyuanVideo 1.5: the pipeline's guider component. The
+    # sweep and its renders in this process (the real processes: the toy sweep above)
+    sweep = load_sweep()
+    renders = []
+
+    def render_here(config_path, folder, guidance, prompts, extra):
+        renders.append(folder.name)
+        args = ["predict", "-c", config_path, "--output_dir", folder, "--model.guidance", json.dumps(guidance),
+                "--data.prompts", prompts, *extra]
+        return run_here(args, cwd=workdir).returncode
+
+    monkeypatch.setattr(sweep, "render", render_here)
     out = tmp_path / "sweep"
-    command = [sys.executable, str(SWEEP), "-c", str(ROOT / "configs" / config), "--guidance", "cfg:5", "samg:3,8",
-               "--output_dir", str(out), "--prompts", json.dumps(["a cat"]), "--", "--model.num_inference_steps", "2"]
-    result = subprocess.run(command, cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    for folder, class_path in (("cfg_5", "samg_video.guidance.CFG"), ("samg_3_8", "samg_video.guidance.SAMG")):
+    code = sweep.main(["-c", str(ROOT / "configs" / config), "--guidance", "cfg:5", "samg:3,8,temporal_sigma=1",
+                       "--output_dir", str(out), "--prompts", json.dumps(["a cat"]), "--",
+                       "--model.num_inference_steps", "2"])
+    assert code == 0 and renders == ["cfg_5", "samg_3_8_temporal_sigma1"]
+    for folder, class_path in (("cfg_5", "samg_video.guidance.CFG"), ("samg_3_8_temporal_sigma1",
+                                                                      "samg_video.guidance.SAMG")):
         (record,) = lines_of(out / folder / "metrics.jsonl")
         assert record["flicker"] is not None and record["guidance"]["class_path"] == class_path
-    (record,) = lines_of(out / "samg_3_8" / "metrics.jsonl")
-    guided = json.loads((out / "samg_3_8" / f"{record['id']}.json").read_text())["guidance_statistics"]
+    (record,) = lines_of(out / "samg_3_8_temporal_sigma1" / "metrics.jsonl")
+    metadata = json.loads((out / "samg_3_8_temporal_sigma1" / f"{record['id']}.json").read_text())
+    guided = metadata["guidance_statistics"]
     assert guided["active_steps"] == 2 and 3.0 <= guided["mean_scale"] <= 8.0  # SAMG was called at every step
+    assert metadata["model"]["family"] == config.split("_")[1]
     report = json.loads((out / "report" / "report.json").read_text())
-    assert [run["label"] for run in report["runs"]] == ["cfg_5", "samg_3_8"]
+    assert [run["label"] for run in report["runs"]] == ["cfg_5", "samg_3_8_temporal_sigma1"]
+    assert [run["guidance"] for run in report["runs"]] == ["CFG(scale=5)", "SAMG(w_min=3, w_max=8, temporal_sigma=1)"]

@@ -25,7 +25,9 @@ TWO_CPU_RANKS = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--tr
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **extra}
+    # a CLI process takes the test worker's share of the cores (DDP ranks split it further themselves)
+    threads = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": threads, **extra}
     env.pop("SAMG_VIDEO_DEBUG", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HELPERS), env.get("PYTHONPATH")]))  # fault injection
     return env
