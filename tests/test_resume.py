@@ -105,7 +105,8 @@ def test_output_dir_check_creates_nothing(tmp_path):
 
 
 def clip_ids(directory):
-    return sorted(p.stem for p in directory.glob("*.json") if p.stem != "summary")
+    """The clips whose JSON is there; a writer's temporaries (hidden, ``.ID.xxxx.tmp.json``) are not clips."""
+    return sorted(p.stem for p in directory.glob("*.json") if p.stem != "summary" and not p.name.startswith("."))
 
 
 def fingerprints(directory):

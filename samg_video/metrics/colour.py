@@ -43,7 +43,8 @@ def frame_colour(frame: np.ndarray) -> tuple[float, float, float]:
     spread = cv2.subtract(high, cv2.min(cv2.min(r, g), b))
     pixels = high.size
     # spread is 0 wherever max is 0, and the table's entry for (0, 0) is 0: S = 0 there, as HSV defines it
-    saturation = float(_pair_counts(high, spread) @ SATURATION_TABLE) / pixels
+    # an elementwise product and numpy's pairwise sum: a BLAS dot would start threads of its own inside ours
+    saturation = float(np.sum(_pair_counts(high, spread) * SATURATION_TABLE)) / pixels
     colourfulness = _colourfulness(frame, r, g, b, pixels)
     values = frame.reshape(-1)
     clipped = (values.size - cv2.countNonZero(cv2.inRange(values, 1, 254))) / values.size
