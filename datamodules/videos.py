@@ -144,6 +144,14 @@ class VideoFolderDataModule(LightningDataModule):
         self.clips = VideoClips(directory, paths, num_frames, height, width, prompts)
         self.batch_size, self.num_workers = batch_size, num_workers
 
+    def clip_sources(self) -> dict[str, str]:
+        """``{clip id: file}`` of the clips to score."""
+        return {path.relative_to(self.clips_dir).as_posix(): str(path) for path in self.clips.paths}
+
+    def skip_clips(self, ids: set[str]) -> None:
+        """Leave out clips already scored (an evaluation run resumes)."""
+        self.clips.paths = [path for path in self.clips.paths if path.relative_to(self.clips_dir).as_posix() not in ids]
+
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(self.clips, batch_size=self.batch_size, sampler=rank_share(self.clips, self.trainer),
                           num_workers=self.num_workers, collate_fn=list)

@@ -25,7 +25,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from samg_video.files.records import read_lines
+from samg_video.files.records import read_records
 from samg_video.files.run_files import METRICS_FILE, SUMMARY_JSON
 from samg_video.guidance.labels import guidance_label
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
@@ -73,9 +73,11 @@ def load_run(directory: Path) -> dict[str, Any]:
     if not lines_path.is_file():
         raise RunError(f"{directory}: no {METRICS_FILE}; run it with the ClipMetrics callback, or score its clips "
                        "with configs/evaluate_clips.yaml")
-    records = list(read_lines(lines_path).values())
+    found = read_records(lines_path)  # lines that are not clip records are skipped, each with a warning
+    records = list(found.records.values())
     if not records:
-        raise RunError(f"{lines_path} holds no clips")
+        raise RunError(f"{lines_path} holds no clip records" + (f" ({len(found.damaged)} damaged lines)"
+                                                              if found.damaged else ""))
     keyed: dict[tuple, dict[str, Any]] = {}
     for record in records:
         key = match_key(record)
@@ -83,10 +85,23 @@ def load_run(directory: Path) -> dict[str, Any]:
             print(f"compare_runs: warning: {directory}: clips {keyed[key]['id']} and {record['id']} have the same "
                   "prompt and seed; only the last is compared", file=sys.stderr)
         keyed[key] = record
-    summary_path = directory / SUMMARY_JSON
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = read_summary(directory / SUMMARY_JSON)
     reasons = summarize_records(records)["null_reasons"]
-    return {"dir": directory, "label": directory.name, "records": keyed, "summary": summary, "reasons": reasons}
+    return {"dir": directory, "label": directory.name, "records": keyed, "summary": summary, "reasons": reasons,
+            "damaged_lines": len(found.damaged)}
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A run's summary.json; empty (the guidance then reads ``unknown``) when it is missing or damaged."""
+    if not path.is_file():
+        return {}
+    try:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"compare_runs: warning: {path} cannot be read ({error}); the run's guidance is unknown",
+              file=sys.stderr)
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def match_key(record: dict[str, Any]) -> tuple:
@@ -105,7 +120,8 @@ def compare(runs: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
     """Per metric: statistics per run over all its clips, and paired differences from the first run."""
     base = runs[0]
     result: dict[str, Any] = {"runs": [{"label": r["label"], "dir": str(r["dir"]), "clips": len(r["records"]),
-                                        "guidance": guidance_label(r["summary"].get("guidance"))} for r in runs],
+                                        "guidance": guidance_label(r["summary"].get("guidance")),
+                                        "damaged_lines": r.get("damaged_lines", 0)} for r in runs],
                               "metrics": {}}
     for metric in metrics:
         per_run = {r["label"]: describe_values([rec.get(metric) for rec in r["records"].values()]) for r in runs}

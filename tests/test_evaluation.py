@@ -77,8 +77,9 @@ def read_jsonl(path):
 def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_path):
     folder, lossless = clips_dir
     out = tmp_path / "out"
-    result = run_cli(["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
-                      "--trainer.accelerator", "cpu"], cwd=tmp_path)
+    command = ["predict", "-c", str(EVALUATE), "--data.clips_dir", str(folder), "--output_dir", str(out),
+               "--trainer.accelerator", "cpu"]
+    result = run_cli(command, cwd=tmp_path)
     # unreadable files: exit 1 and a last line that counts them and says where they are listed
     assert result.returncode == 1, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1] == (
@@ -111,6 +112,22 @@ def test_evaluation_run_scores_good_clips_and_lists_broken_ones(clips_dir, tmp_p
     assert "clip_score,,,0,4," in csv_rows[5]  # no CLIP weights offline: null for every clip, with the reason
     assert all("not in the local Hugging Face cache" in line["null_reasons"]["clip_score"] for line in lines.values())
     assert csv_rows[-1].endswith(",unknown,mixed")  # the model and guidance as the summary says, unquoted
+
+    # run again into the same folder: nothing scored twice, the unreadable files tried again; one line per clip
+    before = {p.name: p.read_bytes() for p in (out / "metrics.jsonl", out / "errors.jsonl")}
+    for attempt in range(2):
+        again = run_cli(command, cwd=tmp_path)
+        assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == (
+            f"samg-video: 3 of 3 clips could not be read; see {out / 'errors.jsonl'}; 0 scored, 4 scored before, "
+            f"summary in {out / 'summary.json'}")
+        assert "resuming: 4 of 7 clips are scored" in again.stderr
+        assert (out / "metrics.jsonl").read_bytes() == before["metrics.jsonl"]
+        assert sorted(line["id"] for line in read_jsonl(out / "errors.jsonl")) == sorted(errors)
+        assert json.loads((out / "summary.json").read_text())["clips"] == 4
+    # --overwrite scores every clip again
+    again = run_cli([*command, "--overwrite"], cwd=tmp_path)
+    assert again.returncode == 1 and "; 4 scored, summary in" in again.stderr.strip().splitlines()[-1]
+    assert len(read_jsonl(out / "metrics.jsonl")) == 4 and len(read_jsonl(out / "errors.jsonl")) == 3
 
 
 def test_evaluation_resamples_frame_count_and_size(clips_dir, tmp_path):

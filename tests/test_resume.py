@@ -11,7 +11,7 @@ from cli_runs import BIN, FAST, TINY_CONFIG, cli_env, lines_of, run_here
 
 from samg_video.errors import ConfigurationError
 from samg_video.files.media import is_scale_map_picture, write_json
-from samg_video.files.records import append_line, drop_lines, read_lines
+from samg_video.files.records import append_line, drop_lines, read_lines, set_aside_damaged_lines
 from samg_video.files.resume import (
     check_output_dir,
     complete_metadata,
@@ -84,9 +84,12 @@ def test_record_files_drop_lines_of_clips_rendered_again(tmp_path):
         append_line(path, {"id": clip_id, "value": 1})
     with open(path, "a") as f:
         f.write('{"id": "d", "val')  # cut short by a crash
-    assert drop_lines(path, ["a"]) == 3  # both lines of a, and the damaged one
-    assert [line["id"] for line in lines_of(path)] == ["b", "c"] and set(read_lines(path)) == {"b", "c"}
+    assert drop_lines(path, ["a"]) == 2  # both lines of a; the damaged line stays, never lost
+    assert path.read_text().splitlines()[-1] == '{"id": "d", "val' and set(read_lines(path)) == {"b", "c"}
     assert drop_lines(path, []) == 0 and drop_lines(tmp_path / "absent.jsonl", ["a"]) == 0
+    assert set_aside_damaged_lines(path) == 1  # what a run does when it starts
+    assert [line["id"] for line in lines_of(path)] == ["b", "c"]
+    assert (tmp_path / "metrics.jsonl.damaged").read_text() == '{"id": "d", "val\n'
 
 
 def test_stale_temporaries_of_the_run_are_removed_and_others_kept(tmp_path):

@@ -29,7 +29,15 @@ from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_clip_metrics, log_summary
 from samg_video.errors import ConfigurationError
 from samg_video.files.media import atomic_path, write_json
-from samg_video.files.records import append_line, drop_lines, locked, read_lines, remove_stale_run_temporaries
+from samg_video.files.records import (
+    append_line,
+    count_damaged_lines,
+    drop_lines,
+    locked,
+    read_lines,
+    remove_stale_run_temporaries,
+    set_aside_damaged_lines,
+)
 from samg_video.files.run_files import ERRORS_FILE, FAILURES_FILE, METRICS_FILE, SUMMARY_CSV, SUMMARY_JSON
 from samg_video.metrics.clip_score import DEFAULT_CLIP_MODEL
 from samg_video.metrics.statistics import summarize_records
@@ -83,6 +91,8 @@ class ClipMetrics(Callback):
         self.work: BackgroundWork | None = None
         self.scored_on_rank = self.unreadable_on_rank = 0
         self.scored_clips = self.unreadable_clips = 0
+        self.overwrite = False  # evaluation runs: score again clips already scored in the folder (--overwrite)
+        self.already_scored = 0
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -100,8 +110,12 @@ class ClipMetrics(Callback):
             # its metrics.jsonl may be a rendering run's: the two runs' lines would mix in one summary
             raise ConfigurationError(f"--output_dir {self.directory} is the folder being scored (data.clips_dir); "
                                      f"write the evaluation elsewhere, e.g. --output_dir {self.directory}/evaluation")
-        if trainer.is_global_zero and not writers:  # a rendering run's writer does this with its own clean-up
-            remove_stale_run_temporaries(self.directory)
+        self.already_scored = 0
+        datamodule = getattr(trainer, "datamodule", None)
+        if not writers and hasattr(datamodule, "clip_sources"):  # an evaluation run: it resumes
+            done = self._resume_on_rank_zero(trainer, datamodule.clip_sources())
+            datamodule.skip_clips(done)
+            self.already_scored = len(done)
         device = trainer.strategy.root_device
         family = getattr(pl_module, "family", None)
         if self.suite is None:
@@ -112,6 +126,33 @@ class ClipMetrics(Callback):
         background = device.type != "cpu" if self.background is None else self.background
         # with a writer, a clip whose scoring fails is that writer's to record as failed; without one it stops the run
         self.work = BackgroundWork("clip-metrics", enabled=background, reraise=not writers)
+
+    def _resume_on_rank_zero(self, trainer: Any, sources: dict[str, str]) -> set[str]:
+        """The clips of this evaluation already scored in the folder, with every metric of this run, from the same
+        file; the lines of the others are dropped (each clip keeps one line). Rank 0 decides, every rank gets it."""
+        outcome: set[str] | Exception = set()
+        if trainer.is_global_zero:
+            try:
+                remove_stale_run_temporaries(self.directory)  # a rendering run's writer does this itself
+                for name in (METRICS_FILE, ERRORS_FILE):
+                    set_aside_damaged_lines(self.directory / name)
+                scored = read_lines(self.directory / METRICS_FILE)
+                outcome = set() if self.overwrite else {
+                    clip_id for clip_id, source in sources.items() if clip_id in scored
+                    and scored[clip_id].get("source") == source and all(m in scored[clip_id]
+                                                                         for m in self.options["metrics"])}
+                again = [clip_id for clip_id in sources if clip_id not in outcome]
+                drop_lines(self.directory / METRICS_FILE, again)
+                drop_lines(self.directory / ERRORS_FILE, again)
+                if outcome:
+                    log.info("resuming: %d of %d clips are scored in %s already; scoring the other %d",
+                             len(outcome), len(sources), self.directory, len(again))
+            except Exception as error:  # every rank raises it, rather than others waiting forever
+                outcome = error
+        outcome = trainer.strategy.broadcast(outcome, src=0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def forget_clips(self, ids: list[str]) -> None:
         """Drop the lines of clips about to be rendered again, so each clip keeps one line (the writer
@@ -163,10 +204,14 @@ class ClipMetrics(Callback):
     def account(self) -> tuple[bool, str]:
         """Whether some clips of an evaluation run could not be read, and the run's last line."""
         summary = self.directory / SUMMARY_JSON
+        before = f", {self.already_scored} scored before" if self.already_scored else ""
         if self.unreadable_clips:
             return True, (f"{self.unreadable_clips} of {self.scored_clips + self.unreadable_clips} clips could not be "
-                       f"read; see {self.directory / ERRORS_FILE}; {self.scored_clips} scored, summary in {summary}")
-        return False, f"done: {self.scored_clips} clips scored; summary in {summary}"
+                          f"read; see {self.directory / ERRORS_FILE}; {self.scored_clips} scored{before}, summary in "
+                          f"{summary}")
+        if not self.scored_clips and self.already_scored:
+            return False, f"done: nothing to score, all {self.already_scored} clips are scored; summary in {summary}"
+        return False, f"done: {self.scored_clips} clips scored{before}; summary in {summary}"
 
     # ---- per clip (on the worker thread when in the background) --------------------------------
     def _score(self, clip: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +233,9 @@ class ClipMetrics(Callback):
         summary = summarize_records(list(records.values()))
         summary["failures"] = len(failures)
         summary["errors"] = len(errors)
+        # lines of the record files that were not clip records: skipped by every reader, or set aside
+        damaged = {name: count_damaged_lines(directory / name) for name in (METRICS_FILE, FAILURES_FILE, ERRORS_FILE)}
+        summary["damaged_lines"] = {name: count for name, count in damaged.items() if count}
         summary["note"] = ("flicker is reported for every clip; VBench applies it to static-camera clips only. "
                            "std is the sample standard deviation (n - 1).")
         with locked(directory / SUMMARY_JSON):  # shard jobs may finish together

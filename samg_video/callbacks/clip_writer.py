@@ -26,6 +26,7 @@ from samg_video.files.records import (
     drop_lines,
     read_lines,
     remove_stale_run_temporaries,
+    set_aside_damaged_lines,
 )
 from samg_video.files.resume import (
     MEDIA_FILES,
@@ -143,9 +144,11 @@ class ClipWriter(BasePredictionWriter):
         return outcome
 
     def _repair(self) -> None:
-        """What killed runs and older versions left: temporaries of the run's files, several lines per clip."""
+        """What killed runs, older versions and damage left: temporaries of the run's files, lines that are not
+        clip records (moved into ``<file>.damaged``), several lines per clip."""
         remove_stale_run_temporaries(self.directory)
         for name in (METRICS_FILE, FAILURES_FILE):
+            set_aside_damaged_lines(self.directory / name)
             deduplicate_lines(self.directory / name)
 
     def _forget(self, trainer: Any, ids: list[str]) -> None:

@@ -74,7 +74,8 @@ class SamgVideoCLI(LightningCLI):
                             help="Where clips, metadata and the run's resolved config are written.")
         parser.add_argument("--overwrite", action=ActionYesNo, default=False,
                             help="Render again, and replace, clips already complete in --output_dir "
-                                 "(by default a re-run renders only the clips that are not complete).")
+                                 "(by default a re-run renders only the clips that are not complete); in an "
+                                 "evaluation run, score again the clips already scored there.")
         parser.add_argument("--wait_for_others", action=ActionYesNo, default=False,
                             help="When other runs into the same --output_dir still render clips of this run's "
                                  "list, wait for them to finish (so that this run's summary covers every clip); "
@@ -96,7 +97,7 @@ class SamgVideoCLI(LightningCLI):
                                      "--help-all)") from error
 
     def before_predict(self) -> None:
-        from samg_video.callbacks import ClipWriter, StopOnSignal
+        from samg_video.callbacks import ClipMetrics, ClipWriter, StopOnSignal
 
         if not self._callbacks(StopOnSignal):
             self.trainer.callbacks.append(StopOnSignal())
@@ -104,6 +105,8 @@ class SamgVideoCLI(LightningCLI):
         for writer in self._callbacks(ClipWriter):
             writer.overwrite = writer.overwrite or bool(config["overwrite"])
             writer.wait_for_others = writer.wait_for_others or bool(config["wait_for_others"])
+        for metrics in self._callbacks(ClipMetrics):  # an evaluation run scores every clip again
+            metrics.overwrite = metrics.overwrite or bool(config["overwrite"])
 
     def predict(self, model: Any, datamodule: Any = None, return_predictions: bool | None = None,
                 **kwargs: Any) -> Any:

@@ -146,11 +146,13 @@ class ClaimBook:
     def _holder(self, clip_id: str) -> dict[str, Any] | None:
         try:
             record = json.loads(self._path(clip_id).read_text(encoding="utf-8"))
-            return {key: record.get(key) for key in ("host", "pid", "token")}
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):  # cut short by a crash while claiming: nobody's
+        except (OSError, ValueError):  # cut short by a crash while claiming, or damaged: nobody's
+            record = None
+        if not isinstance(record, dict):
             return {"host": None, "pid": None, "token": None}
+        return {key: record.get(key) for key in ("host", "pid", "token")}
 
     def _stale(self, clip_id: str, holder: dict[str, Any]) -> bool:
         if holder.get("host") == self.owner.host and isinstance(holder.get("pid"), int):

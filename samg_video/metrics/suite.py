@@ -36,6 +36,8 @@ DETAIL_FIELDS = {"recovered": "world_recovered", "mean_abs_diff": "mean_abs_diff
                  "clip_model": "clip_model", "clip_frames": "clip_score_frames",
                  "occluded_fraction": "occluded_fraction",
                  "trunk": "temporal_lpips_trunk"}
+# the details that are numbers like the metrics (a record reader checks their type)
+NUMBER_DETAILS = ("mean_abs_diff", "occluded_fraction")
 
 
 def check_metric_options(metrics: list[str], flow_backend: str, dis_preset: str, raft_weights: str | None,
