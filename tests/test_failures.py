@@ -53,8 +53,12 @@ def test_nan_clip_and_unwritable_clip_fail_alone_and_a_rerun_finishes_the_set(wo
     assert sorted(p.stem for p in out.glob("*.json") if p.stem != "summary") == \
            sorted(items[p]["id"] for p in ("a cat", "a bird"))
     assert not list(out.glob(f"{items['poison apple']['id']}*"))
+    # a failed clip leaves no trace: no metric line, no scale-map pictures (the dog's "mp4" is the test's folder)
+    assert sorted(line["id"] for line in lines_of(out / "metrics.jsonl")) == sorted(items[p]["id"] for p in
+                                                                                    ("a cat", "a bird"))
+    assert [p.name for p in out.glob(f"{items['a dog']['id']}*")] == [f"{items['a dog']['id']}.mp4"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["failures"] == 2 and summary["clips"] == 2  # the dog was scored, but is not a result
+    assert summary["failures"] == 2 and summary["clips"] == 2
 
     (out / f"{items['a dog']['id']}.mp4").rmdir()
     again = run_here(args, cwd=workdir)

@@ -140,6 +140,10 @@ def test_a_disk_that_fills_up_records_what_it_hit_and_a_rerun_after_freeing_spac
     complete = [p.stem for p in mid.glob("*.json") if complete_metadata(mid, p.stem) is not None]
     assert 1 <= len(complete) < 8 and len(list(mid.glob("*.json"))) == len(complete)
     assert not set(read_lines(mid / "failures.jsonl")) & set(complete)  # what it hit is recorded, not complete
+    # and leaves no trace of itself: no metric line, no media file
+    failed = set(read_lines(mid / "failures.jsonl"))
+    assert failed and not failed & set(read_lines(mid / "metrics.jsonl"))
+    assert not [p.name for p in mid.glob("*.mp4") if p.stem in failed]
     status, line = outcome("rerun")
     assert status == 0 and line.startswith(f"samg-video: done: {8 - len(complete)} clips rendered"), line
     rerun = results / "rerun"

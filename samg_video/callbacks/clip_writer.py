@@ -19,7 +19,7 @@ from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_sample
 from samg_video.errors import ConfigurationError, RunStopped, disk_full
 from samg_video.files.claims import ClaimBook, ClaimState
-from samg_video.files.media import write_json, write_mp4, write_png
+from samg_video.files.media import PICTURE_TAGS, write_json, write_mp4, write_png
 from samg_video.files.records import (
     append_line,
     deduplicate_lines,
@@ -117,6 +117,8 @@ class ClipWriter(BasePredictionWriter):
         self.skipped_on_rank = 0  # clips of this rank's list taken out of their batch: another run has them
         self.totals = None
         self.sample_loggers = list(trainer.loggers) if trainer.is_global_zero else []
+        # what other callbacks recorded of a clip (its metric line), to take back when the clip fails
+        self.forgetters = [c.forget_clips for c in trainer.callbacks if c is not self and hasattr(c, "forget_clips")]
         self.samples_left = self.logged_samples
         datamodule = trainer.datamodule
         if isinstance(getattr(datamodule, "items", None), list) and hasattr(pl_module, "clip_settings"):
@@ -225,6 +227,7 @@ class ClipWriter(BasePredictionWriter):
             except Exception as error:
                 reason = f"writing failed: {type(error).__name__}: {error}"
                 self.disk_full = self.disk_full or disk_full(error)
+                self._remove_traces(clip)
             else:
                 if self.sample_loggers and self.samples_left > 0:
                     self.samples_left -= 1
@@ -243,6 +246,31 @@ class ClipWriter(BasePredictionWriter):
             self.disk_full = self.disk_full or disk_full(error)
         self.claims.release(item["id"])
         return None
+
+    def _remove_traces(self, clip: dict[str, Any]) -> None:
+        """A clip that failed leaves nothing of itself: its media file, its scale-map pictures (files first:
+        on a full disk they free the space the rewrite of the records needs), its metric line."""
+        clip_id = clip["item"]["id"]
+        if isinstance(clip.get("metrics"), Future):  # its line is appended when scoring ends: wait for it
+            try:
+                clip["metrics"].result()
+            except Exception:
+                pass
+        pictures = clip.get("scale_map_files") or {}
+        names = [f"{clip_id}{MEDIA_FILES[clip.get('media', 'video')]}"]
+        names += [pictures[tag] for tag in PICTURE_TAGS if isinstance(pictures.get(tag), str)]
+        for name in names:
+            path = self.directory / name
+            try:
+                if path.is_file() and path.parent.resolve() == self.directory.resolve():
+                    path.unlink()
+            except OSError as error:
+                log.error("clip %s failed and %s could not be removed: %s", clip_id, path, error)
+        for forget in self.forgetters:
+            try:
+                forget([clip_id])
+            except OSError as error:  # the next run that renders the clip drops the line
+                log.error("clip %s failed and its records could not be updated: %s", clip_id, error)
 
     def _write(self, clip: dict[str, Any], pl_module: Any) -> Path:
         directory, item, frames = self.directory, clip["item"], clip["frames"]

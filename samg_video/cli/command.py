@@ -9,7 +9,9 @@ same command resumes).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -123,6 +125,10 @@ class SamgVideoCLI(LightningCLI):
         """The run's last line, and its exit status (every rank knows the totals)."""
         from samg_video.callbacks import ClipMetrics, ClipWriter
 
+        # the run is over: a late Ctrl-C or SIGTERM must not make the status contradict the last line
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
         incomplete, line = False, f"done; outputs in {self.trainer.default_root_dir}"
         # the writer speaks for a rendering run, the metrics callback for an evaluation run
         accountable = self._callbacks(ClipWriter) or self._callbacks(ClipMetrics)
