@@ -18,14 +18,15 @@ CFG at the same mean alignment (``samg_video/metrics/tradeoff.py``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+from samg_video.cli.script_args import ScriptParser, output_folder_problem, whole_number
 from samg_video.files.records import read_records
+from samg_video.files.resume import complete_metadata
 from samg_video.files.run_files import METRICS_FILE, SUMMARY_JSON
 from samg_video.guidance.labels import guidance_label
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
@@ -74,7 +75,7 @@ def load_run(directory: Path) -> dict[str, Any]:
         raise RunError(f"{directory}: no {METRICS_FILE}; run it with the ClipMetrics callback, or score its clips "
                        "with configs/evaluate_clips.yaml")
     found = read_records(lines_path)  # lines that are not clip records are skipped, each with a warning
-    records = list(found.records.values())
+    records = complete_records(directory, list(found.records.values()))
     if not records:
         raise RunError(f"{lines_path} holds no clip records" + (f" ({len(found.damaged)} damaged lines)"
                                                               if found.damaged else ""))
@@ -102,6 +103,21 @@ def read_summary(path: Path) -> dict[str, Any]:
               file=sys.stderr)
         return {}
     return summary if isinstance(summary, dict) else {}
+
+
+def complete_records(directory: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of complete clips. In a rendering run's folder (it holds clips' JSON) a clip counts only when
+    its JSON matches its media file (size and SHA-256), as resume decides; an evaluation run's folder holds
+    no clip JSON, and its records are the clips it scored."""
+    rendered = {path.stem for path in directory.glob("*.json") if not path.name.startswith(".")
+                and path.name != SUMMARY_JSON}
+    if not rendered:
+        return records
+    kept = [record for record in records if record["id"] in rendered and complete_metadata(directory, record["id"])]
+    if len(kept) < len(records):
+        print(f"compare_runs: warning: {directory}: {len(records) - len(kept)} of {len(records)} clips with metrics "
+              "are not complete (no JSON, or a JSON that does not match its media file); left out", file=sys.stderr)
+    return kept
 
 
 def match_key(record: dict[str, Any]) -> tuple:
@@ -318,14 +334,14 @@ def tradeoff_markdown(result: dict[str, Any], plots: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(prog="compare_runs", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run output folders; the first is the reference")
     parser.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
     parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
     parser.add_argument("--per_clip_plots", action="store_true",
                         help=f"also plot each metric per clip, first run against each other run, and the warping "
                              f"error per frame pair of a few clips, into OUT/{PER_CLIP_FOLDER}/")
-    parser.add_argument("--curves", type=int, default=4, help="clips shown in the warping-error curves")
+    parser.add_argument("--curves", type=whole_number(0), default=4, help="clips shown in the warping-error curves")
     parser.add_argument("--alignment", default="clip_score", choices=list(METRICS),
                         help="the alignment metric of the trade-off (default: clip_score)")
     parser.add_argument("--artifacts", nargs="+", choices=list(ARTIFACTS), default=list(ARTIFACTS),
@@ -333,9 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("give at least two run folders")
+    for run in args.runs:
+        if not run.is_dir():
+            parser.error(f"{run} is not a folder" if run.exists() else f"{run}: no such folder")
+    if len({run.resolve() for run in args.runs}) != len(args.runs):
+        parser.error(f"a run is given twice ({', '.join(map(str, args.runs))}); give each run once")
     labels = [run.name for run in args.runs]
     if len(set(labels)) != len(labels):
         parser.error(f"run folders need distinct names to label them; got {', '.join(labels)}")
+    problem = output_folder_problem(args.out, "--out", args.runs)
+    if problem:
+        parser.error(problem)
     try:
         runs = [load_run(directory) for directory in args.runs]
     except RunError as error:

@@ -10,51 +10,54 @@ the prompts.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from samg_video.cli.script_args import ScriptParser, output_file_problem, whole_number
+
 
 def clip_index(run: Path) -> dict[tuple[str, int], Path]:
-    """``(prompt, seed) -> mp4`` of a run's complete clips, in the order of their ids."""
+    """``(prompt, seed) -> mp4`` of a run's complete video clips (JSON matching the mp4), in the order of their ids."""
+    from samg_video.files.resume import complete_metadata
+
     index = {}
-    for metadata in sorted(run.glob("*.json")):
-        try:
-            record = json.loads(metadata.read_text())
-        except (OSError, json.JSONDecodeError):
+    for metadata_path in sorted(run.glob("*.json")):
+        if metadata_path.name.startswith("."):
             continue
-        video = metadata.with_suffix(".mp4")
-        if isinstance(record, dict) and "prompt" in record and "seed" in record and video.is_file():
-            index[(record["prompt"], int(record["seed"]))] = video
+        record = complete_metadata(run, metadata_path.stem)
+        if record and "video" in record and isinstance(record.get("prompt"), str) and isinstance(record.get("seed"), int):
+            index[(record["prompt"], record["seed"])] = run / record["video"]["file"]
     return index
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(prog="contact_sheet", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--clips", type=int, default=6)
-    parser.add_argument("--frames", type=int, default=3)
-    parser.add_argument("--zoom", type=int, default=4)
+    parser.add_argument("--out", type=Path, required=True, help="the picture, a .png file")
+    parser.add_argument("--clips", type=whole_number(1), default=6)
+    parser.add_argument("--frames", type=whole_number(1), default=3)
+    parser.add_argument("--zoom", type=whole_number(1, 32), default=4)
     parser.add_argument("--truth", action="store_true",
                         help="add a first column with what each prompt of the synthetic world describes, drawn "
                              "by the world itself (object centred at mid-clip: the prompt does not say where)")
     args = parser.parse_args(argv)
-    if min(args.clips, args.frames, args.zoom) < 1:
-        parser.error("--clips, --frames and --zoom must be at least 1")
     missing = [str(run) for run in args.runs if not run.is_dir()]
     if missing:
         parser.error(f"not a folder: {', '.join(missing)}")
+    if len({run.resolve() for run in args.runs}) != len(args.runs):
+        parser.error(f"a run is given twice ({', '.join(map(str, args.runs))}); give each run once")
+    problem = output_file_problem(args.out, "--out", ".png", args.runs)
+    if problem:
+        parser.error(problem)
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from samg_video.files.media import pick_frames, read_video
+    from samg_video.files.media import atomic_path, pick_frames, read_video
 
     indexes = [clip_index(run) for run in args.runs]
     keys = [key for key in indexes[0] if all(key in index for index in indexes[1:])][: args.clips]
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         axes[row, 0].set_ylabel(f"{key[0][:48]}\nseed {key[1]}", fontsize=6.5, rotation=0, ha="right", va="center")
     figure.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.out, dpi=110)
+    with atomic_path(args.out) as temporary:  # whole or not at all
+        figure.savefig(temporary, dpi=110, format="png")
     print(f"contact_sheet: {len(keys)} clips x {len(args.runs)} runs -> {args.out}")
     return 0
 

@@ -16,7 +16,6 @@ Arguments after ``--`` go to every render, e.g. ``-- --model.num_inference_steps
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import re
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 
 import samg_video.guidance as guidance_module
+from samg_video.cli.script_args import ScriptParser, output_folder_problem
 from samg_video.errors import ConfigurationError
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(prog="sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", type=Path, required=True, help="the run config, e.g. configs/tiny_samg.yaml")
     parser.add_argument("--guidance", nargs="+", required=True,
                         help="settings NAME:VALUES, e.g. cfg:6 samg:4,9.6; the first is the report's reference")
@@ -128,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.artifacts or [] if name not in ARTIFACTS]
     if unknown:
         parser.error(f"--artifacts {' '.join(unknown)}: choose from {', '.join(ARTIFACTS)}")
+    unknown = [name for name in args.metrics or [] if name not in METRICS]
+    if unknown:
+        parser.error(f"--metrics {' '.join(unknown)}: choose from {', '.join(METRICS)}")
+    if args.prompts is not None and not args.prompts.lstrip().startswith("[") and not Path(args.prompts).is_file():
+        parser.error(f"--prompts {args.prompts}: no such file (give a prompt file, or a list such as '[a cat, a dog]')")
+    problem = output_folder_problem(args.output_dir, "--output_dir")
+    if problem:
+        parser.error(problem)
     names = [name for name, _ in settings]
     if len(set(names)) != len(names):
         parser.error(f"--guidance: two settings are the same ({', '.join(names)})")

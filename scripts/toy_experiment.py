@@ -15,7 +15,6 @@ Arguments it does not know go to every render (``--model.num_inference_steps 10`
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +31,10 @@ ARTIFACTS = ("palette_overshoot", "clipped_fraction", "texture_fidelity", "warpi
 
 def experiment_prompts(count: int) -> list[str]:
     """``count`` distinct prompts of the world, in a fixed order."""
-    from samg_video.world.scenes import scene_stream
+    from samg_video.world.scenes import DISTINCT_PROMPTS, scene_stream
 
+    if count > DISTINCT_PROMPTS:
+        raise ValueError(f"the world has {DISTINCT_PROMPTS} distinct prompts, not {count}")
     prompts: list[str] = []
     for scene in scene_stream(PROMPT_SEED):
         if scene.prompt() not in prompts:
@@ -48,14 +49,19 @@ def settings() -> list[str]:
     return [f"cfg:{scale}" for scale in CFG_SCALES] + samg
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    from samg_video.cli.script_args import ScriptParser, output_folder_problem, whole_number
+    from samg_video.world.scenes import DISTINCT_PROMPTS
+
+    parser = ScriptParser(prog="toy_experiment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", type=Path, default=Path("outputs/toy_experiment"))
-    parser.add_argument("--prompts", type=int, default=64, help="distinct prompts (at least 1)")
-    parser.add_argument("--videos_per_prompt", type=int, default=2, help="seeds per prompt (at least 1)")
-    args, extra = parser.parse_known_args()
-    if args.prompts < 1 or args.videos_per_prompt < 1:
-        parser.error("--prompts and --videos_per_prompt must be at least 1")
+    parser.add_argument("--prompts", type=whole_number(1, DISTINCT_PROMPTS), default=64,
+                        help=f"distinct prompts, from 1 to the world's {DISTINCT_PROMPTS}")
+    parser.add_argument("--videos_per_prompt", type=whole_number(1), default=2, help="seeds per prompt (at least 1)")
+    args, extra = parser.parse_known_args(argv)
+    problem = output_folder_problem(args.output_dir, "--output_dir")
+    if problem:
+        parser.refuse(problem)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     prompts_file = args.output_dir / "prompts.txt"
     prompts_file.write_text("\n".join(experiment_prompts(args.prompts)) + "\n")

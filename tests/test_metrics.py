@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from cli_runs import ROOT
 
 from samg_video.errors import ConfigurationError
 from samg_video.metrics import (

@@ -143,22 +143,22 @@ def remove_stale_temporaries(directory: Path, ids: list[str]) -> int:
     return removed
 
 
-def check_output_dir(directory: str | Path, keep: bool = False) -> None:
+def check_output_dir(directory: str | Path, keep: bool = False, option: str = "--output_dir") -> None:
     """Fail before any work when ``directory`` cannot be created or written.
 
     Permissions alone do not tell (``/proc`` and ``/sys`` look writable to root, and are not), so the
     missing folders are created and a file is written, then all of it is removed again (the folders are
-    kept with ``keep``: the run is starting)."""
+    kept with ``keep``: the run is starting). ``option`` names the folder in the messages."""
     if not str(directory).strip():
-        raise ConfigurationError("--output_dir is empty; give the folder to write into, e.g. --output_dir outputs")
+        raise ConfigurationError(f"{option} is empty; give the folder to write into, e.g. {option} outputs")
     directory = Path(directory).expanduser()
     if directory.exists() and not directory.is_dir():
-        raise ConfigurationError(f"--output_dir {directory} exists and is not a folder")
+        raise ConfigurationError(f"{option} {directory} exists and is not a folder")
     missing = []
     for folder in (directory, *directory.absolute().parents):
         if folder.exists():
             if not folder.is_dir():
-                raise ConfigurationError(f"--output_dir {directory} cannot be created: {folder} is a file, "
+                raise ConfigurationError(f"{option} {directory} cannot be created: {folder} is a file, "
                                          "not a folder")
             break
         missing.append(folder)
@@ -172,7 +172,7 @@ def check_output_dir(directory: str | Path, keep: bool = False) -> None:
         os.unlink(probe)
     except OSError as error:
         verb = "cannot be created" if missing else "is not writable"
-        raise ConfigurationError(f"--output_dir {directory} {verb}: {error.strerror or error}") from None
+        raise ConfigurationError(f"{option} {directory} {verb}: {error.strerror or error}") from None
     finally:
         for folder in [] if keep else reversed(created):
             try:

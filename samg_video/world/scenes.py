@@ -41,6 +41,10 @@ _PROMPT = re.compile(r"an? (\w+) (\w+) (?:moving (\w+)|staying still) "
                      r"(?:over (\w+) stripes|over an? (\w+) checkerboard|on a plain (\w+) background)")
 
 
+# every prompt the world can state: object colour, background colour (another), shape, motion, background kind
+DISTINCT_PROMPTS = len(PALETTE) * (len(PALETTE) - 1) * len(SHAPES) * len(MOTIONS) * len(BACKGROUNDS)
+
+
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 

@@ -1,0 +1,90 @@
+"""Every script checks all of its arguments before any work: one line, exit status 2, nothing made (the scripts'
+``main(argv)`` in this process; a script's own real process: test_sweep.py's bad setting)."""
+
+import json
+
+import pytest
+from cli_runs import ROOT, TINY_CONFIG, load_script
+
+from samg_video.world.scenes import DISTINCT_PROMPTS
+
+
+def refusal(script, argv, capsys):
+    """(exit status, stderr lines) of ``script``'s main refusing ``argv``."""
+    try:
+        code = load_script(script).main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def metrics_run(folder, prompts=("a cat", "a dog")):
+    folder.mkdir(parents=True)
+    lines = [{"id": f"c{i}", "prompt": p, "seed": i, "flicker": 0.9} for i, p in enumerate(prompts)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+CASES = {
+    # compare_runs
+    "compare: --out is a file": ("compare_runs", lambda t: [t / "a", t / "b", "--out", t / "file"],
+                                 "compare_runs: error: --out {t}/file is a file, not a folder"),
+    "compare: --out inside a run": ("compare_runs", lambda t: [t / "a", t / "b", "--out", t / "a" / "report"],
+                                    "compare_runs: error: --out {t}/a/report is inside the input {t}/a"),
+    "compare: the same run twice": ("compare_runs", lambda t: [t / "a", t / "a", "--out", t / "r"],
+                                    "compare_runs: error: a run is given twice"),
+    "compare: a missing run": ("compare_runs", lambda t: [t / "a", t / "nope", "--out", t / "r"],
+                               "compare_runs: error: {t}/nope: no such folder"),
+    "compare: negative curves": ("compare_runs", lambda t: [t / "a", t / "b", "--out", t / "r", "--curves", "-1"],
+                                 "compare_runs: error: argument --curves: -1 is not valid; it must be >= 0"),
+    "compare: an unknown metric": ("compare_runs", lambda t: [t / "a", t / "b", "--out", t / "r", "--metrics", "flickr"],
+                                   "compare_runs: error: argument --metrics: invalid choice: 'flickr'"),
+    # sweep: refused before anything renders
+    "sweep: an unknown metric": ("sweep", lambda t: ["-c", TINY_CONFIG, "--guidance", "cfg:3", "cfg:6", "--output_dir",
+                                                     t / "sweep", "--metrics", "flickr"],
+                                 "sweep: error: --metrics flickr: choose from flicker, "),
+    "sweep: --output_dir is a file": ("sweep", lambda t: ["-c", TINY_CONFIG, "--guidance", "cfg:3", "cfg:6",
+                                                          "--output_dir", t / "file"],
+                                      "sweep: error: --output_dir {t}/file is a file, not a folder"),
+    "sweep: a missing prompt file": ("sweep", lambda t: ["-c", TINY_CONFIG, "--guidance", "cfg:3", "cfg:6",
+                                                         "--output_dir", t / "sweep", "--prompts", t / "nope.txt"],
+                                     "sweep: error: --prompts {t}/nope.txt: no such file"),
+    # toy_experiment
+    "toy: more prompts than the world has": ("toy_experiment", lambda t: ["--prompts", "100000", "--output_dir", t / "x"],
+                                             f"toy_experiment: error: argument --prompts: 100000 is not valid; it must "
+                                             f"be from 1 to {DISTINCT_PROMPTS}"),
+    "toy: no prompts": ("toy_experiment", lambda t: ["--prompts", "0", "--output_dir", t / "x"],
+                        "toy_experiment: error: argument --prompts: 0 is not valid"),
+    "toy: --output_dir is a file": ("toy_experiment", lambda t: ["--output_dir", t / "file"],
+                                    "toy_experiment: error: --output_dir {t}/file is a file, not a folder"),
+    # contact_sheet
+    "sheet: --out is a folder": ("contact_sheet", lambda t: [t / "a", t / "b", "--out", t / "a"],
+                                 "contact_sheet: error: --out {t}/a is a folder; give a .png file"),
+    "sheet: --out is not a png": ("contact_sheet", lambda t: [t / "a", t / "b", "--out", t / "sheet.jpg"],
+                                  "contact_sheet: error: --out {t}/sheet.jpg must be a .png file"),
+    "sheet: the same run twice": ("contact_sheet", lambda t: [t / "a", t / "a", "--out", t / "sheet.png"],
+                                  "contact_sheet: error: a run is given twice"),
+    "sheet: no frames": ("contact_sheet", lambda t: [t / "a", t / "b", "--out", t / "sheet.png", "--frames", "0"],
+                         "contact_sheet: error: argument --frames: 0 is not valid; it must be >= 1"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_argument_is_refused_in_one_line_before_any_work(tmp_path, capsys, case):
+    script, argv, message = CASES[case]
+    metrics_run(tmp_path / "a")
+    metrics_run(tmp_path / "b")
+    (tmp_path / "file").write_text("a file")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, lines = refusal(script, argv(tmp_path), capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(message.format(t=tmp_path)), lines[0]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing made or changed
+
+
+def test_the_toy_experiment_prompts_stop_at_the_worlds_count():
+    experiment = load_script("toy_experiment")
+    assert len(set(experiment.experiment_prompts(DISTINCT_PROMPTS))) == DISTINCT_PROMPTS == 2520
+    with pytest.raises(ValueError, match="the world has 2520 distinct prompts, not 2521"):
+        experiment.experiment_prompts(DISTINCT_PROMPTS + 1)
+    assert (ROOT / "scripts" / "toy_experiment.py").is_file()
