@@ -174,3 +174,17 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_the_next_run_finishes
     assert {name: value for name, value in fingerprints(out).items() if name in before} == before
     assert sorted(line["id"] for line in lines_of(out / "metrics.jsonl")) == ids
     assert not list(out.glob(".*.tmp.*"))
+
+
+def test_a_clip_whose_media_no_longer_matches_its_json_is_rendered_again(workdir, tmp_path):
+    # completeness is one rule: the plan and the per-clip claims both take it from the JSON matching the media
+    out = tmp_path / "out"
+    args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", "[a cat, a dog]", *FAST]
+    assert run_here(args, cwd=workdir).returncode == 0
+    cat = next(p for p in out.glob("a-cat-*.json")).stem
+    (out / f"{cat}.mp4").write_bytes((out / f"{cat}.mp4").read_bytes() + b"changed")
+    assert complete_metadata(out, cat) is None
+    result = run_here(args, cwd=workdir)
+    assert result.returncode == 0 and result.stderr.strip().splitlines()[-1].startswith(
+        "samg-video: done: 1 clips rendered, none failed, 1 already complete;"), result.stderr[-2000:]
+    assert complete_metadata(out, cat) is not None and len(lines_of(out / "metrics.jsonl")) == 2

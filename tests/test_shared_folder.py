@@ -1,5 +1,6 @@
 """Any number of identical runs into one folder share the work through per-clip claims, exactly once."""
 
+import hashlib
 import json
 import os
 import re
@@ -87,7 +88,12 @@ def test_a_claim_is_stale_when_its_process_is_gone_or_its_heartbeat_is_old(tmp_p
     old = time.time() - 61
     os.utime(claim, (old, old))  # ...until its heartbeat is older than the timeout
     assert mine.state("a") is ClaimState.STALE
-    (tmp_path / "b.json").write_text("{}")
+    (tmp_path / "b.json").write_text("{}")  # a JSON that describes no media: not complete, free to claim
+    assert mine.state("b") is ClaimState.FREE
+    data = b"a clip"
+    (tmp_path / "b.mp4").write_bytes(data)
+    (tmp_path / "b.json").write_text(json.dumps({"video": {"file": "b.mp4", "bytes": len(data),
+                                                           "sha256": hashlib.sha256(data).hexdigest()}}))
     assert mine.state("b") is ClaimState.COMPLETE and not mine.claim("b")
     mine.release_all()
     theirs.release_all()

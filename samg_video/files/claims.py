@@ -25,6 +25,7 @@ from typing import Any
 from samg_video.files.json_text import json_text
 from samg_video.files.media import atomic_path
 from samg_video.files.records import locked
+from samg_video.files.resume import complete_metadata
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ HEARTBEAT_SECONDS = 5.0
 
 
 class ClaimState(Enum):
-    COMPLETE = "complete"  # the clip's JSON exists: done, by this run or another
+    COMPLETE = "complete"  # the clip's JSON matches its media file: done, by this run or another
     HELD = "held"  # a live run (another, or this one) is rendering it
     STALE = "stale"  # claimed by a run that is gone: it can be taken over
     FREE = "free"  # nobody holds it: it can be claimed
@@ -134,7 +135,9 @@ class ClaimBook:
 
     # ---- inside the lock -------------------------------------------------------------------------
     def _state(self, clip_id: str, even_if_complete: bool = False) -> ClaimState:
-        if not even_if_complete and (self.directory / f"{clip_id}.json").exists():
+        # one rule for complete everywhere (resume's): a JSON that no longer matches its media is not done
+        if not even_if_complete and (self.directory / f"{clip_id}.json").exists() and \
+                complete_metadata(self.directory, clip_id) is not None:
             return ClaimState.COMPLETE
         holder = self._holder(clip_id)
         if holder is None:
