@@ -215,6 +215,23 @@ def test_sigterm_then_ctrl_c_while_rendering_finish_clips_in_flight_and_a_rerun_
     assert len(lines_of(out / "metrics.jsonl")) == 6
 
 
+def test_ctrl_c_after_the_last_line_leaves_the_status_that_line_states(workdir, tmp_path):
+    # a real process: Ctrl-C the moment the run has said it is done (during its shutdown) must not turn
+    # "done" into status 130
+    args = ["predict", "-c", TINY_CONFIG, "--output_dir", tmp_path / "out", "--data.prompts", "[a cat]", *FAST]
+    process = subprocess.Popen([str(BIN / "lightning"), *map(str, args)], cwd=workdir, env=cli_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith("samg-video: done"):
+            process.send_signal(signal.SIGINT)
+            break
+    lines += process.stderr.readlines()
+    assert process.wait(timeout=120) == 0, lines
+    assert lines[-1].startswith("samg-video: done: 1 clips rendered, none failed")
+
+
 # ---- the README: commands that exist, snippets that run -----------------------------------------------
 def readme_blocks(language):
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
