@@ -49,4 +49,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as refusal:  # its one line ("convert_weights: error: ..."), with bad input's status
+        if isinstance(refusal.code, str):
+            print(refusal.code, file=sys.stderr)
+            sys.exit(2)
+        raise

@@ -199,4 +199,10 @@ def plot_curves(log_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SystemExit as refusal:  # the checks' one line ("train_toy: error: ..."), with bad input's status
+        if isinstance(refusal.code, str):
+            print(refusal.code, file=sys.stderr)
+            sys.exit(2)
+        raise

@@ -151,7 +151,7 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
     config.write_text(config.read_text().replace("batch_size: 2, learning_rate: 1.0e-3", "batch_size: two, "
                                                  "learning_rate: 1.0e-3"))
     result = train()
-    assert result.returncode == 1 and result.stderr.strip() == (
+    assert result.returncode == 2 and result.stderr.strip() == (
         f"train_toy: error: {config}: vae.batch_size='two' must be a whole number")
 
     # a probability out of range is refused when the config is read, before any stage runs
