@@ -9,7 +9,7 @@ Each setting renders through the CLI (``python -m samg_video predict``) into its
 again resumes: complete clips are skipped in every folder.
 
 A setting is ``NAME:VALUES``: NAME a guidance class of ``samg_video.guidance`` (any case: cfg, samg, apg,
-cfgrescale, cfgzerostar, dynamiccfg), VALUES its arguments separated by commas, by position in the
+cfgrescale, cfgzerostar, dynamiccfg, mambog), VALUES its arguments separated by commas, by position in the
 order of the class's signature or as ``key=value``: ``samg:4,9.6,temporal_sigma=1``, ``apg:6,eta=0``.
 Arguments after ``--`` go to every render, e.g. ``-- --model.num_inference_steps 20``.
 """

@@ -7,11 +7,12 @@ from diffusers.guiders import (
     AdaptiveProjectedGuidance,
     ClassifierFreeGuidance,
     ClassifierFreeZeroStarGuidance,
+    MagnitudeAwareGuidance,
 )
 from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
 from samg_video.errors import ConfigurationError
-from samg_video.guidance import APG, CFGRescale, CFGZeroStar, Step
+from samg_video.guidance import APG, CFGRescale, CFGZeroStar, MamboG, Step
 
 SHAPES = {"BCHW": (2, 4, 8, 8), "BCFHW": (2, 4, 3, 8, 8), "BFCHW": (2, 3, 4, 8, 8)}
 STEPS = 4
@@ -64,13 +65,44 @@ def test_cfg_zero_star_equals_diffusers(layout, zero_init_steps):
     run_both(CFGZeroStar(5.0, zero_init_steps), theirs, layout)
 
 
+@pytest.mark.parametrize("layout", SHAPES)
+@pytest.mark.parametrize("scale, alpha", [(10.0, 8.0), (5.0, 2.0), (1.5, 0.5)])
+def test_mambo_g_equals_diffusers(layout, scale, alpha, monkeypatch):
+    import types
+
+    from diffusers.guiders import magnitude_aware_guidance
+
+    # diffusers 0.42's mambo_guidance calls torch.norm over three or more dimensions, which torch 2.14 routes to
+    # matrix_norm and refuses; its own code, with that call as the vector norm it means
+    shim = types.SimpleNamespace(**{name: getattr(torch, name) for name in ("exp", "Tensor")},
+                                 norm=lambda x, dim, keepdim: torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim))
+    monkeypatch.setattr(magnitude_aware_guidance, "torch", shim)
+    run_both(MamboG(scale, alpha), MagnitudeAwareGuidance(guidance_scale=scale, alpha=alpha), layout)
+
+
+def test_mambo_g_reports_its_scale_per_sample_and_step():
+    mambo = MamboG(7.0, alpha=8.0)
+    uncond, cond = predictions("BCFHW", seed=3)
+    cond = cond.clone()
+    cond[1] = uncond[1] + 3 * (cond[1] - uncond[1])  # a larger update for the second sample: a lower scale
+    for index in range(2):
+        mambo(uncond, cond, "BCFHW", Step(index=index, count=2, timestep=999 - index))
+    first, second = mambo.statistics()
+    assert first["active_steps"] == 2 and 1.0 < second["mean_scale"] < first["mean_scale"] < 7.0
+    ratio = (cond[0] - uncond[0]).norm() / uncond[0].norm()
+    assert first["per_step"]["scale"][0] == pytest.approx(float(1 + 6 * torch.exp(-8 * ratio)), rel=1e-5)
+    mambo(uncond, cond, "BCFHW", Step(index=0, count=2, timestep=999))  # a new loop starts its own record
+    assert mambo.statistics()[0]["active_steps"] == 1
+
+
 def test_baselines_are_selectable_and_refuse_bad_values():
     import samg_video.guidance as guidance
 
-    assert {"CFGRescale", "APG", "CFGZeroStar"} <= set(guidance.__all__)
+    assert {"CFGRescale", "APG", "CFGZeroStar", "MamboG"} <= set(guidance.__all__)
     assert CFGRescale(6.0).describe() == {"class_path": "samg_video.guidance.CFGRescale",
                                           "init_args": {"scale": 6.0, "rescale": 0.7}}
     for make in (lambda: CFGRescale(0.0), lambda: CFGRescale(6.0, rescale=1.5), lambda: APG(-1.0),
-                 lambda: APG(6.0, norm_threshold=-1.0), lambda: CFGZeroStar(6.0, zero_init_steps=-1)):
+                 lambda: APG(6.0, norm_threshold=-1.0), lambda: CFGZeroStar(6.0, zero_init_steps=-1),
+                 lambda: MamboG(0.0), lambda: MamboG(6.0, alpha=-1.0)):
         with pytest.raises(ConfigurationError):
             make()

@@ -8,7 +8,7 @@ import torch
 
 from samg_video import CFG, SAMG, DynamicCFG, apply_guidance, remove_guidance
 from samg_video.families import get_family
-from samg_video.guidance import APG, CFGRescale, CFGZeroStar
+from samg_video.guidance import APG, CFGRescale, CFGZeroStar, MamboG
 from samg_video.guided_pipelines import GuidanceHook, guidance_hook
 from samg_video.modules.video_generator import VideoGenerator
 
@@ -201,8 +201,10 @@ def test_hook_returns_the_dtype_the_stock_pipeline_would_have(keep_float32, dtyp
 
 
 @pytest.mark.parametrize("family_name", FAMILY_NAMES)
+# MamboG: in the tiny random models |cond - uncond| is small next to |uncond|; a large alpha moves the scale
 @pytest.mark.parametrize("make", [lambda: CFGRescale(6.0), lambda: APG(6.0, eta=0.0, momentum=-0.5),
-                                  lambda: CFGZeroStar(6.0)], ids=["CFGRescale", "APG", "CFGZeroStar"])
+                                  lambda: CFGZeroStar(6.0), lambda: MamboG(6.0, alpha=500.0)],
+                         ids=["CFGRescale", "APG", "CFGZeroStar", "MamboG"])
 def test_baselines_run_inside_every_pipeline(family_name, make):
     family, pipeline = build(family_name)
     stock = latents(family, pipeline, guidance_scale=6.0)

@@ -30,7 +30,7 @@ def test_settings_parse_to_config_values_and_folder_names(text, name, arguments)
 
 
 @pytest.mark.parametrize("text, message", [
-    ("magic:3", "unknown method 'magic'; choose one of apg, cfg, cfgrescale, cfgzerostar, dynamiccfg, samg"),
+    ("magic:3", "unknown method 'magic'; choose one of apg, cfg, cfgrescale, cfgzerostar, dynamiccfg, mambog, samg"),
     ("samg:12,4", "w_min=12 is greater than w_max=4"),
     ("cfg:scale=3,7", "the value '7' has no name"),
     ("samg:4,9.6,w_mid=3", "SAMG has no option 'w_mid'; its options: w_min, w_max"),

@@ -6,6 +6,8 @@ from samg_video.guidance.cfg import CFG
 from samg_video.guidance.cfg_rescale import CFGRescale
 from samg_video.guidance.cfg_zero_star import CFGZeroStar
 from samg_video.guidance.dynamic_cfg import DynamicCFG
+from samg_video.guidance.mambo_g import MamboG
 from samg_video.guidance.samg import SAMG
 
-__all__ = ["APG", "CFG", "CFGRescale", "CFGZeroStar", "DynamicCFG", "Guidance", "LAYOUTS", "Layout", "SAMG", "Step"]
+__all__ = ["APG", "CFG", "CFGRescale", "CFGZeroStar", "DynamicCFG", "Guidance", "LAYOUTS", "Layout", "MamboG", "SAMG",
+           "Step"]
