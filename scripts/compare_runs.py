@@ -12,8 +12,8 @@ first run against each other run per metric, and per-frame-pair warping-error cu
 
 The trade-off section puts an alignment metric (``--alignment``, default ``clip_score``) against each
 artifact metric: a plot of every run's means with 95 % intervals, the CFG runs (guidance
-``samg_video.guidance.CFG``) joined by scale as the CFG curve, and a table comparing every other run with
-CFG at the same mean alignment (``samg_video/metrics/tradeoff.py``).
+``samg_video.guidance.CFG``) with their Pareto front, and a table placing every other run against that
+front with paired-bootstrap intervals and Holm's correction (``samg_video/metrics/tradeoff.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from samg_video.cli.script_args import ScriptParser, output_folder_problem, whole_number
 from samg_video.files.records import read_records
 from samg_video.files.resume import complete_metadata
 from samg_video.files.run_files import METRICS_FILE, SUMMARY_JSON
 from samg_video.guidance.labels import guidance_label
 from samg_video.metrics.statistics import describe_values, paired_difference, summarize_records
-from samg_video.metrics.tradeoff import Z95, RunPoint, matched_alignment, mean_and_se
+from samg_video.metrics.tradeoff import Z95, RunPoint, front_comparison, mean_and_se
 
 METRICS = {  # name: (label, which direction is better)
     "flicker": ("temporal flickering (VBench)", "higher"),
@@ -248,21 +250,29 @@ def cfg_scale(summary: dict[str, Any]) -> float | None:
 
 
 def tradeoff(runs: list[dict[str, Any]], alignment: str, artifacts: list[str]) -> dict[str, Any]:
-    """Per artifact metric: every run's point and the matched-alignment comparison with the CFG curve."""
+    """Per artifact metric: every run's point, and every non-CFG run against CFG's Pareto front, over the clips
+    every run has both values of (``samg_video/metrics/tradeoff.py``)."""
     result: dict[str, Any] = {"alignment": alignment, "artifacts": {}}
     for artifact in artifacts:
-        points = []
-        for run in runs:
-            records = list(run["records"].values())
-            a, a_se, a_count = mean_and_se([r.get(alignment) for r in records])
-            y, y_se, y_count = mean_and_se([r.get(artifact) for r in records])
-            if a is not None and y is not None:
-                points.append(RunPoint(run["label"], a, a_se, y, y_se, cfg_scale(run["summary"])))
-        if not points:
+        usable = [run for run in runs if any(r.get(alignment) is not None and r.get(artifact) is not None
+                                             for r in run["records"].values())]
+        keys = [key for key in usable[0]["records"] if all(
+            run["records"].get(key, {}).get(alignment) is not None and run["records"].get(key, {}).get(artifact)
+            is not None for run in usable)] if usable else []
+        if not keys:
             continue
-        cfg = [p for p in points if p.cfg_scale is not None]
-        comparisons = [matched_alignment(p, cfg, ARTIFACTS[artifact]) for p in points if p.cfg_scale is None]
-        result["artifacts"][artifact] = {"points": [vars(p) for p in points], "matched": comparisons}
+        values = {name: {run["label"]: np.array([run["records"][key][name] for key in keys], dtype=np.float64)
+                         for run in usable} for name in (alignment, artifact)}
+        scales = {run["label"]: cfg_scale(run["summary"]) for run in usable}
+        points = []
+        for run in usable:
+            a, a_se, _ = mean_and_se(list(values[alignment][run["label"]]))
+            y, y_se, _ = mean_and_se(list(values[artifact][run["label"]]))
+            points.append(RunPoint(run["label"], a, a_se, y, y_se, scales[run["label"]]))
+        comparison = front_comparison(values[alignment], values[artifact], [str(key[1]) for key in keys],
+                                      {label: scale for label, scale in scales.items() if scale is not None},
+                                      ARTIFACTS[artifact])
+        result["artifacts"][artifact] = {"points": [vars(p) for p in points], **comparison}
     return result
 
 
@@ -277,15 +287,20 @@ def plot_tradeoff(result: dict[str, Any], out_dir: Path) -> list[str]:
     for artifact, numbers in result["artifacts"].items():
         points = [RunPoint(**p) for p in numbers["points"]]
         cfg = sorted((p for p in points if p.cfg_scale is not None), key=lambda p: p.cfg_scale)
+        front = [p for p in sorted(cfg, key=lambda p: p.alignment) if p.label in numbers["front"]]
         others = [p for p in points if p.cfg_scale is None]
         figure, axes = plt.subplots(figsize=(8.6, 4.8))
         if cfg:
             axes.errorbar([p.alignment for p in cfg], [p.artifact for p in cfg],
                           xerr=[Z95 * p.alignment_se for p in cfg], yerr=[Z95 * p.artifact_se for p in cfg],
-                          color=PALETTE[0], marker="o", linewidth=1.6, capsize=3, label="CFG (scale)")
+                          color=PALETTE[0], marker="o", linewidth=0.8, linestyle=":", capsize=3,
+                          label="CFG (scale), in order of scale")
             for p in cfg:
                 axes.annotate(f"{p.cfg_scale:g}", (p.alignment, p.artifact), textcoords="offset points",
                               xytext=(6, -10), fontsize=8, color=PALETTE[0])
+        if front:  # what CFG attains: no CFG run beats these on both
+            axes.step([p.alignment for p in front], [p.artifact for p in front], where="pre", color=PALETTE[0],
+                      linewidth=2.2, alpha=0.45, label="CFG's Pareto front")
         # every run a colour and a marker of its own: the colour cycle and the marker cycle differ in length
         markers = "s^DvP*Xhp<>d"
         for index, p in enumerate(others):
@@ -312,21 +327,27 @@ def tradeoff_markdown(result: dict[str, Any], plots: list[str]) -> list[str]:
     if not result["artifacts"]:
         return out + [f"No run has values of `{alignment}` and an artifact metric together, so there is no "
                       "trade-off to show (clip_score needs the CLIP weights and the clips' prompts)."]
-    out += ["Each non-CFG run against CFG at the same mean alignment: the CFG scale that reaches it and the "
-            "artifact difference there (run − CFG), with a 95 % interval (linear interpolation between the two "
-            "nearest CFG runs; `samg_video/metrics/tradeoff.py`)."]
+    any_numbers = next(iter(result["artifacts"].values()))
+    out += [f"Each non-CFG run against CFG's Pareto front (the CFG runs that no other CFG run beats on both): its "
+            "reference is the front run that aligns at least as well with the fewest artifacts, and its excess "
+            "artifact is its artifact minus the reference's, signed so that positive is more artifacts. Intervals "
+            f"and p-values from a paired bootstrap over the {any_numbers['prompts']} prompts "
+            f"({any_numbers['resamples']} resamples; the front and the reference are found again in each), "
+            f"\"beyond\" after Holm's correction over the runs compared (alpha {any_numbers['alpha']}); "
+            "`samg_video/metrics/tradeoff.py`."]
     for artifact, numbers in result["artifacts"].items():
-        out += ["", f"### {METRICS[artifact][0]} (`{artifact}`)", "",
-                "| run | alignment | CFG scale at that alignment | artifact | CFG's artifact there | difference, 95 % CI | verdict |",
-                "|---|---|---|---|---|---|---|"]
-        for m in numbers["matched"]:
-            if "difference" in m:
-                scale = "n/a" if m["cfg_scale"] is None else f"{m['cfg_scale']:.3g}"
-                out.append(f"| {m['run']} | {m['alignment']:.4g} | {scale} | {m['artifact']:.4g} | "
-                           f"{m['cfg_artifact']:.4g} | {m['difference']:+.3g} [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}] | "
-                           f"{m['verdict']} |")
+        front = ", ".join(f"{run} ({numbers['cfg_scales'][run]:g})" for run in numbers["front"]) or "none"
+        out += ["", f"### {METRICS[artifact][0]} (`{artifact}`)", "", f"CFG's front: {front}.", "",
+                "| run | alignment | artifact | reference (CFG scale) | excess artifact, 95 % CI | p beyond (Holm) | "
+                "verdict |", "|---|---|---|---|---|---|---|"]
+        for m in numbers["settings"]:
+            if "excess" in m:
+                out.append(f"| {m['run']} | {m['alignment']:.4g} | {m['artifact']:.4g} | {m['reference']} "
+                           f"({m['reference_scale']:g}) | {m['excess']:+.3g} [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}] "
+                           f"| {m['p_beyond']:.3g} ({m['p_beyond_holm']:.3g}) | {m['verdict']} |")
             else:
-                out.append(f"| {m['run']} | {m['alignment']:.4g} | n/a | {m['artifact']:.4g} | n/a | n/a | {m['verdict']} |")
+                out.append(f"| {m['run']} | {m['alignment']:.4g} | {m['artifact']:.4g} | n/a | n/a | n/a | "
+                           f"{m['verdict']} |")
         name = f"tradeoff_{alignment}_vs_{artifact}.png"
         if name in plots:
             out += ["", f"![{name}]({name})"]

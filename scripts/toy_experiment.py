@@ -4,11 +4,13 @@
 
 Renders ``--prompts`` distinct prompts of the synthetic world (a fixed set, written to
 ``OUTPUT_DIR/prompts.txt``), ``--videos_per_prompt`` seeds each, under CFG at 1 (unguided), 2, 3, 5, 7.5,
-10 and 15 and SAMG at several ranges, with and without temporal smoothing of the guidance energy, all
-through ``scripts/sweep.py`` (so through the CLI, one folder per setting, resumable). The report
+10 and 15, SAMG at several ranges, with and without temporal smoothing of the guidance energy, and the
+rivals MAMBO-G (scales 5 and 10) and APG (5), all through ``scripts/sweep.py`` (so through the CLI, one
+folder per setting, resumable). The report
 (``OUTPUT_DIR/report/report.md``) puts world adherence against the artifacts: colour beyond the palette,
 clipped fraction, texture fidelity of textured backgrounds, warping error and flicker, with 95 %
-intervals, the trade-off plots and the matched-adherence comparison with the CFG curve.
+intervals, the trade-off plots and every setting placed against CFG's Pareto front (paired bootstrap over
+prompts, Holm's correction).
 
 Arguments it does not know go to every render (``--model.num_inference_steps 10``).
 """
@@ -25,6 +27,8 @@ PROMPT_SEED = 2026  # the experiment's prompts; training draws its own stream
 CFG_SCALES = ("1", "2", "3", "5", "7.5", "10", "15")
 SAMG_RANGES = ("2,5", "3,7.5", "5,10", "7.5,15")
 TEMPORAL_SIGMA = 1.0
+# the closest published rivals in the same interface: MAMBO-G (one adaptive scale per sample) and APG
+RIVALS = ("mambog:5", "mambog:10", "apg:5")
 ALIGNMENT = "world_adherence"
 ARTIFACTS = ("palette_overshoot", "clipped_fraction", "texture_fidelity", "warping_error", "flicker")
 
@@ -46,7 +50,7 @@ def experiment_prompts(count: int) -> list[str]:
 
 def settings() -> list[str]:
     samg = [f"samg:{r}" for r in SAMG_RANGES] + [f"samg:{r},temporal_sigma={TEMPORAL_SIGMA:g}" for r in SAMG_RANGES]
-    return [f"cfg:{scale}" for scale in CFG_SCALES] + samg
+    return [f"cfg:{scale}" for scale in CFG_SCALES] + samg + list(RIVALS)
 
 
 def main(argv: list[str] | None = None) -> int:

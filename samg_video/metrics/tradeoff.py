@@ -1,12 +1,22 @@
-"""The trade-off between prompt alignment and artifacts: a guidance setting against the CFG curve.
+"""The trade-off between prompt alignment and artifacts: guidance settings against CFG's Pareto front.
 
-CFG at several scales traces a curve of (mean alignment, mean artifact): more scale, more prompt and
-more artifacts. A setting lies *beyond* the curve when, at the same mean alignment, it has fewer
-artifacts than CFG would. The CFG point at a setting's alignment ``a`` is interpolated linearly between
-the two CFG runs whose alignments bracket ``a`` (weight ``u = (a - a_1) / (a_2 - a_1)``): its scale
-``s_1 + u (s_2 - s_1)`` and its artifact ``y_1 + u (y_2 - y_1)``. The artifact difference is
-``y - y_cfg`` with standard error ``sqrt(se^2 + (1 - u)^2 se_1^2 + u^2 se_2^2)`` (independent runs; the
-alignment itself is taken as exact) and a normal 95 % interval (``1.96 se``).
+CFG at several scales gives points of (mean alignment, mean artifact). Its **front** is the CFG runs that no
+other CFG run beats on both (at least as aligned and at most as many artifacts, better on one): a scale past
+CFG's best, whose alignment falls while its artifacts grow, is not on it. Nothing is interpolated over the
+scale, so a curve that is not monotonic (alignment peaking at a mid scale) is handled as it is.
+
+A setting lies **beyond** the front when no front run beats it on both. Its reference is the front run that
+aligns at least as well with the fewest artifacts (on a front sorted by alignment, the first at or above
+the setting's); its **excess artifact** ``e`` is its artifact minus the reference's, signed so that positive
+is more artifacts. ``e < 0``: beyond the front; ``e > 0``: behind it (the reference beats it on both). A
+setting that aligns better than every CFG run has no reference: CFG was not rendered at scales that reach it.
+
+Uncertainty: a paired bootstrap over prompts (every run rendered the same prompts and seeds; a prompt is
+resampled with all its seeds). Each replicate recomputes every run's means, the front, the setting's
+reference and ``e``, so the interval carries the alignment's uncertainty (which CFG run is the reference)
+as well as the artifacts'. The one-sided p-value of "beyond" is the share of replicates with ``e >= 0``
+(``(1 + count) / (1 + replicates)``); across the settings compared, Holm's step-down correction keeps the
+chance of any false "beyond" at ``alpha``. "Behind" is said when the whole 95 % interval of ``e`` is above 0.
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from typing import Any
 import numpy as np
 
 Z95 = 1.959963984540054
+RESAMPLES = 2000
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
 class RunPoint:
-    """One run's mean alignment and mean artifact, with their standard errors."""
+    """One run's mean alignment and mean artifact, with their standard errors (for plots)."""
 
     label: str
     alignment: float
@@ -42,29 +54,103 @@ def mean_and_se(values: Sequence[float | None]) -> tuple[float | None, float, in
     return float(present.mean()), se, int(present.size)
 
 
-def matched_alignment(point: RunPoint, cfg: Sequence[RunPoint], lower_is_better: bool) -> dict[str, Any]:
-    """``point`` against the CFG curve at its own mean alignment (see the module docstring)."""
-    curve = sorted(cfg, key=lambda p: p.alignment)
-    result: dict[str, Any] = {"run": point.label, "alignment": point.alignment, "artifact": point.artifact}
-    if len(curve) < 2:
-        return {**result, "verdict": "needs CFG runs at two scales or more"}
-    for first, second in zip(curve, curve[1:]):
-        if first.alignment <= point.alignment <= second.alignment and second.alignment > first.alignment:
-            break
-    else:
-        low, high = curve[0].alignment, curve[-1].alignment
-        return {**result, "verdict": f"alignment {point.alignment:.4g} is outside the CFG runs' [{low:.4g}, {high:.4g}]"}
-    u = (point.alignment - first.alignment) / (second.alignment - first.alignment)
-    cfg_artifact = first.artifact + u * (second.artifact - first.artifact)
-    difference = point.artifact - cfg_artifact
-    se = math.sqrt(point.artifact_se ** 2 + (1 - u) ** 2 * first.artifact_se ** 2 + u ** 2 * second.artifact_se ** 2)
-    low, high = difference - Z95 * se, difference + Z95 * se
-    better = high < 0 if lower_is_better else low > 0
-    worse = low > 0 if lower_is_better else high < 0
-    verdict = ("beyond the CFG curve: fewer artifacts at the same alignment" if better else
-               "behind the CFG curve: more artifacts at the same alignment" if worse else
-               "on the CFG curve: no difference at 95 %")
-    scale = (first.cfg_scale + u * (second.cfg_scale - first.cfg_scale)
-             if first.cfg_scale is not None and second.cfg_scale is not None else None)
-    return {**result, "cfg_scale": scale, "cfg_artifact": cfg_artifact, "difference": difference,
-            "ci_low": low, "ci_high": high, "between": [first.label, second.label], "verdict": verdict}
+def pareto_front(alignment: np.ndarray, excess: np.ndarray) -> np.ndarray:
+    """Indices of the points that no other point beats on both (higher ``alignment``, lower ``excess``, better
+    on one), sorted by alignment. Ties keep one point."""
+    order = np.lexsort((excess, -alignment))  # by alignment, highest first; among equals, fewest artifacts
+    front, best = [], math.inf
+    for index in order:
+        if excess[index] < best:
+            front.append(index)
+            best = excess[index]
+    return np.array(sorted(front, key=lambda i: alignment[i]), dtype=int)
+
+
+def excess_over_front(setting: tuple[float, float], cfg_alignment: np.ndarray, cfg_artifact: np.ndarray
+                      ) -> tuple[float, int | None]:
+    """``(e, reference)``: the setting's artifact minus that of the front run aligning at least as well with
+    the fewest artifacts; ``(nan, None)`` when every CFG run aligns worse. Artifacts here: lower is better."""
+    front = pareto_front(cfg_alignment, cfg_artifact)
+    at_least = front[cfg_alignment[front] >= setting[0]]
+    if at_least.size == 0:
+        return math.nan, None
+    reference = int(at_least[0])  # on a front sorted by alignment, artifacts grow with it: the first is best
+    return setting[1] - cfg_artifact[reference], reference
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given."""
+    order = np.argsort(p_values, kind="stable")
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def front_comparison(alignment: dict[str, np.ndarray], artifact: dict[str, np.ndarray], prompts: Sequence[Any],
+                     cfg: dict[str, float], lower_is_better: bool, resamples: int = RESAMPLES, seed: int = 0,
+                     alpha: float = ALPHA) -> dict[str, Any]:
+    """Every non-CFG run against CFG's front (see the module docstring).
+
+    ``alignment`` and ``artifact`` hold each run's per-clip values over the same clips, in the same order
+    (clips matched by prompt and seed); ``prompts`` names each clip's prompt (the bootstrap's unit); ``cfg``
+    maps the CFG runs to their scales.
+    """
+    labels = list(alignment)
+    sign = 1.0 if lower_is_better else -1.0
+    groups = {prompt: number for number, prompt in enumerate(dict.fromkeys(prompts))}
+    group_of = np.array([groups[p] for p in prompts])
+    # per run and prompt: sums and counts, so that a replicate's means are sums over the drawn prompts
+    counts = np.bincount(group_of, minlength=len(groups)).astype(np.float64)
+    sums_a = {run: np.bincount(group_of, alignment[run], minlength=len(groups)) for run in labels}
+    sums_y = {run: np.bincount(group_of, sign * artifact[run], minlength=len(groups)) for run in labels}
+    cfg_runs = [run for run in labels if run in cfg]
+    others = [run for run in labels if run not in cfg]
+
+    def means(weights: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        total = weights @ counts
+        return ({run: weights @ sums_a[run] / total for run in labels},
+                {run: weights @ sums_y[run] / total for run in labels})
+
+    full_a, full_y = means(np.ones((1, len(groups))))
+    cfg_a = np.array([full_a[run][0] for run in cfg_runs])
+    cfg_y = np.array([full_y[run][0] for run in cfg_runs])
+    front = [cfg_runs[i] for i in pareto_front(cfg_a, cfg_y)] if cfg_runs else []
+    draws = np.random.default_rng(seed).integers(0, len(groups), (resamples, len(groups)))
+    weights = np.zeros((resamples, len(groups)))
+    np.add.at(weights, (np.arange(resamples)[:, None], draws), 1.0)
+    boot_a, boot_y = means(weights)
+    boot_cfg_a = np.stack([boot_a[run] for run in cfg_runs], axis=1) if cfg_runs else None
+    boot_cfg_y = np.stack([boot_y[run] for run in cfg_runs], axis=1) if cfg_runs else None
+
+    settings = []
+    for run in others:
+        entry: dict[str, Any] = {"run": run, "alignment": float(full_a[run][0]), "artifact": float(sign * full_y[run][0])}
+        if not cfg_runs:
+            settings.append({**entry, "verdict": "no CFG run to compare with"})
+            continue
+        excess, reference = excess_over_front((full_a[run][0], full_y[run][0]), cfg_a, cfg_y)
+        if reference is None:
+            settings.append({**entry, "verdict": "aligns better than every CFG run: render CFG at higher scales"})
+            continue
+        replicates = np.array([excess_over_front((boot_a[run][b], boot_y[run][b]), boot_cfg_a[b], boot_cfg_y[b])[0]
+                               for b in range(resamples)])
+        defined = replicates[~np.isnan(replicates)]  # a replicate where it aligns better than every CFG run
+        low, high = np.percentile(defined, [2.5, 97.5]) if defined.size else (math.nan, math.nan)
+        # undefined replicates count against "beyond": nothing there shows fewer artifacts than CFG
+        p_value = (1 + np.count_nonzero(~(replicates < 0))) / (1 + resamples)
+        settings.append({**entry, "reference": cfg_runs[reference], "reference_scale": cfg[cfg_runs[reference]],
+                         "reference_alignment": float(cfg_a[reference]),
+                         "reference_artifact": float(sign * cfg_y[reference]),
+                         "excess": float(excess), "ci_low": float(low), "ci_high": float(high),
+                         "p_beyond": float(p_value)})
+    tested = [s for s in settings if "p_beyond" in s]
+    for setting, adjusted in zip(tested, holm([s["p_beyond"] for s in tested])):
+        setting["p_beyond_holm"] = adjusted
+        setting["verdict"] = ("beyond CFG's front: fewer artifacts than any CFG run that aligns as well"
+                              if adjusted <= alpha else
+                              "behind CFG's front: a CFG run aligns as well with fewer artifacts"
+                              if setting["ci_low"] > 0 else "on CFG's front: no difference after correction")
+    return {"front": front, "cfg_scales": {run: cfg[run] for run in cfg_runs}, "clips": len(prompts),
+            "prompts": len(groups), "resamples": resamples, "alpha": alpha, "settings": settings}
