@@ -120,7 +120,7 @@ def test_a_render_and_its_rerun_end_with_one_line_saying_what_happened(workdir, 
     assert last_line(first) == f"samg-video: done: 2 clips rendered, none failed; outputs in {out}"
     # nothing of Lightning's chatter, and no stray progress bar before the clips bar
     for noise in ("GPU available", "TPU available", "Tip:", "Seed set", "Predicting:", "LeafSpec", "Traceback",
-                  "Warning", "batch indices"):
+                  "Warning", "batch indices", "Loading pipeline components", "Loading weights"):
         assert noise not in first.stderr + first.stdout, noise
     again = run_here(args, cwd=workdir)
     assert again.returncode == 0
@@ -131,6 +131,18 @@ def test_a_render_and_its_rerun_end_with_one_line_saying_what_happened(workdir, 
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "guidance.init_args.w_max was 9.6, this run has 8.0" in last_line(refused)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_the_quickstart_prints_its_own_lines_and_no_loading_bars(workdir, tmp_path):
+    # the toy model loads with from_pretrained, whose libraries draw bars of their own (diffusers 0.42,
+    # transformers 5) unless told not to
+    out = tmp_path / "out"
+    result = run_here(["predict", "-c", ROOT / "configs" / "toy_samg.yaml", "--output_dir", out, "--data.prompts",
+                       "[a red circle moving right over blue stripes]", *FAST], cwd=workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[0] == f"samg-video: rendering 1 clips into {out}" and lines[-1].startswith("samg-video: done")
+    assert all(line.startswith(("samg-video: ", "Rendering clips:")) for line in lines), lines
 
 
 def test_a_bug_stops_the_run_with_exit_3_and_keeps_finished_clips(workdir, tmp_path):

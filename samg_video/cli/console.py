@@ -61,6 +61,10 @@ def configure_console() -> None:
 
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
+    # and their loading bars ("Loading pipeline components...", "Loading weights"), new in diffusers 0.42 and
+    # transformers 5: the run's own clips bar says what it does (the pipeline's denoising bar is its own)
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
 
 
 def say(message: str) -> None:
