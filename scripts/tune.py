@@ -307,7 +307,9 @@ def importances(study: Any, config: dict[str, Any]) -> dict[str, dict[str, float
             try:
                 scores = optuna.importance.get_param_importances(part, params=varied,
                                                                  target=lambda t, i=index: t.values[i])
-            except (RuntimeError, ValueError):  # too few distinct values to tell
+            except Exception as error:  # too few trials or distinct values to tell: said, not fatal
+                print(f"tune: warning: no importance for {method} / {name}: {type(error).__name__}: {error}",
+                      file=sys.stderr)
                 continue
             result[f"{method} / {name}"] = {key.split(".", 1)[1]: float(v) for key, v in scores.items()}
     return result

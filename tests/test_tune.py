@@ -2,6 +2,7 @@
 resumes after a kill. Tiny budgets on the toy model; the renders in this process except where a kill is tested."""
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -88,8 +89,6 @@ def test_a_killed_search_resumes_where_it_stopped(workdir, tmp_path, monkeypatch
         if (out / "study.db").is_file() and complete_trials(out / "study.db") >= 1:
             break
         time.sleep(0.2)
-    import os
-
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert complete_trials(out / "study.db") == 1
