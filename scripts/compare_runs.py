@@ -299,7 +299,7 @@ def plot_tradeoff(result: dict[str, Any], out_dir: Path) -> list[str]:
                 axes.annotate(f"{p.cfg_scale:g}", (p.alignment, p.artifact), textcoords="offset points",
                               xytext=(6, -10), fontsize=8, color=PALETTE[0])
         if front:  # what CFG attains: no CFG run beats these on both
-            axes.step([p.alignment for p in front], [p.artifact for p in front], where="pre", color=PALETTE[0],
+            axes.plot([p.alignment for p in front], [p.artifact for p in front], color=PALETTE[0],
                       linewidth=2.2, alpha=0.45, label="CFG's Pareto front")
         # every run a colour and a marker of its own: the colour cycle and the marker cycle differ in length
         markers = "s^DvP*Xhp<>d"
@@ -328,25 +328,28 @@ def tradeoff_markdown(result: dict[str, Any], plots: list[str]) -> list[str]:
         return out + [f"No run has values of `{alignment}` and an artifact metric together, so there is no "
                       "trade-off to show (clip_score needs the CLIP weights and the clips' prompts)."]
     any_numbers = next(iter(result["artifacts"].values()))
-    out += [f"Each non-CFG run against CFG's Pareto front (the CFG runs that no other CFG run beats on both): its "
-            "reference is the front run that aligns at least as well with the fewest artifacts, and its excess "
-            "artifact is its artifact minus the reference's, signed so that positive is more artifacts. Intervals "
-            f"and p-values from a paired bootstrap over the {any_numbers['prompts']} prompts "
-            f"({any_numbers['resamples']} resamples; the front and the reference are found again in each), "
-            f"\"beyond\" after Holm's correction over the runs compared (alpha {any_numbers['alpha']}); "
-            "`samg_video/metrics/tradeoff.py`."]
+    out += [f"Each non-CFG run against CFG's Pareto front (the CFG runs that no other CFG run beats on both), taken "
+            "as piecewise linear between its runs in (alignment, artifact): the excess artifact is the run's "
+            "artifact minus the front's at the run's alignment, signed so that positive is more artifacts. "
+            f"Intervals and p-values from a paired bootstrap over the {any_numbers['prompts']} prompts "
+            f"({any_numbers['resamples']} resamples; the front is found again in each), \"beyond\" after Holm's "
+            f"correction over the runs compared (alpha {any_numbers['alpha']}); `samg_video/metrics/tradeoff.py`. "
+            "The verdicts depend on the CFG scales rendered: render them densely where the runs land."]
     for artifact, numbers in result["artifacts"].items():
         front = ", ".join(f"{run} ({numbers['cfg_scales'][run]:g})" for run in numbers["front"]) or "none"
         out += ["", f"### {METRICS[artifact][0]} (`{artifact}`)", "", f"CFG's front: {front}.", "",
-                "| run | alignment | artifact | reference (CFG scale) | excess artifact, 95 % CI | p beyond (Holm) | "
-                "verdict |", "|---|---|---|---|---|---|---|"]
+                "| run | alignment | artifact | front between | front's artifact there | excess artifact, 95 % CI | "
+                "p beyond (Holm) | "
+                "verdict |", "|---|---|---|---|---|---|---|---|"]
         for m in numbers["settings"]:
             if "excess" in m:
+                scales = " to ".join(f"{scale:g}" for scale in m["reference_scales"])
                 out.append(f"| {m['run']} | {m['alignment']:.4g} | {m['artifact']:.4g} | {m['reference']} "
-                           f"({m['reference_scale']:g}) | {m['excess']:+.3g} [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}] "
+                           f"({scales}) | {m['front_artifact']:.4g} | {m['excess']:+.3g} [{m['ci_low']:+.3g}, "
+                           f"{m['ci_high']:+.3g}] "
                            f"| {m['p_beyond']:.3g} ({m['p_beyond_holm']:.3g}) | {m['verdict']} |")
             else:
-                out.append(f"| {m['run']} | {m['alignment']:.4g} | {m['artifact']:.4g} | n/a | n/a | n/a | "
+                out.append(f"| {m['run']} | {m['alignment']:.4g} | {m['artifact']:.4g} | n/a | n/a | n/a | n/a | "
                            f"{m['verdict']} |")
         name = f"tradeoff_{alignment}_vs_{artifact}.png"
         if name in plots:

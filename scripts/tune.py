@@ -12,8 +12,8 @@ metric and the artifact metrics, the methods and the ranges of their options, an
    (``sqlite:///OUT/study.db`` by default, any database URL Optuna takes), so several processes or machines
    can search one study at once, and a killed search resumes where it stopped (a trial whose process died is
    retried; its finished clips are kept).
-2. **Confirm** on the held-out prompts: the settings of the tuning front, and CFG at a grid of scales, are
-   rendered on the held-out prompts (``OUT/held_out/<setting>``); only those numbers are reported, each
+2. **Confirm** on the held-out prompts: the settings of the tuning front, and CFG at a grid of scales (with
+   the CFG scales of the tuning front), are rendered on the held-out prompts (``OUT/held_out/<setting>``); only those numbers are reported, each
    setting placed against CFG's Pareto front with a paired bootstrap and Holm's correction
    (``scripts/compare_runs.py``).
 3. **Report**: ``OUT/report.md`` with the held-out verdicts, the confirmed settings as config snippets ready
@@ -274,18 +274,21 @@ def completed(study: Any) -> int:
 
 
 # ---- confirmation on held-out prompts and the report -------------------------------------------------------
-def front_settings(study: Any, limit: int) -> list[dict[str, Any]]:
-    """The distinct settings of the tuning front, at most ``limit``, spread over its alignment."""
-    seen, settings = set(), []
+def front_settings(study: Any, limit: int) -> tuple[list[dict[str, Any]], list[float]]:
+    """The distinct non-CFG settings of the tuning front, at most ``limit``, spread over its alignment; and the
+    scales of the front's CFG settings (they join CFG's grid: the baseline, not a candidate)."""
+    seen, settings, scales = set(), [], []
     for trial in sorted(study.best_trials, key=lambda t: t.values[0]):
         setting = trial.user_attrs.get("guidance")
-        if setting and folder_of(setting) not in seen:
+        if setting and setting["class_path"].endswith(".CFG"):
+            scales.append(setting["init_args"]["scale"])
+        elif setting and folder_of(setting) not in seen:
             seen.add(folder_of(setting))
             settings.append({"setting": setting, "tuning": trial.values, "trial": trial.number})
     if len(settings) > limit:
         step = (len(settings) - 1) / (limit - 1) if limit > 1 else 0
         settings = [settings[round(i * step)] for i in range(limit)]
-    return settings
+    return settings, scales
 
 
 def importances(study: Any, config: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -304,9 +307,11 @@ def importances(study: Any, config: dict[str, Any]) -> dict[str, dict[str, float
         part = optuna.create_study(directions=study.directions)
         part.add_trials(trials)
         for index, name in enumerate(names):
+            # the evaluator ranks options by how they lead to low targets: the alignment is maximised
+            sign = -1.0 if study.directions[index] == optuna.study.StudyDirection.MAXIMIZE else 1.0
             try:
                 scores = optuna.importance.get_param_importances(part, params=varied,
-                                                                 target=lambda t, i=index: t.values[i])
+                                                                 target=lambda t, i=index, s=sign: s * t.values[i])
             except Exception as error:  # too few trials or distinct values to tell: said, not fatal
                 print(f"tune: warning: no importance for {method} / {name}: {type(error).__name__}: {error}",
                       file=sys.stderr)
@@ -317,8 +322,9 @@ def importances(study: Any, config: dict[str, Any]) -> dict[str, dict[str, float
 
 def confirm(config: dict[str, Any], out: Path, study: Any, held_out_file: Path) -> tuple[list[dict], Path]:
     """Render the front's settings and CFG's grid on the held-out prompts, then compare them there."""
-    confirmed = front_settings(study, config["confirm"])
-    runs = [(f"cfg_{scale:g}", setting_of("cfg", {"scale": float(scale)})) for scale in config["cfg_grid"]]
+    confirmed, front_scales = front_settings(study, config["confirm"])
+    scales = sorted({float(scale) for scale in config["cfg_grid"]} | set(front_scales))
+    runs = [(f"cfg_{scale:g}", setting_of("cfg", {"scale": scale})) for scale in scales]
     # named by the setting: a later front with other settings never meets a folder rendered with another one
     runs += [(folder_of(entry["setting"]), entry["setting"]) for entry in confirmed]
     folders = []
@@ -361,7 +367,7 @@ def plot_fronts(numbers: dict[str, Any], tuned: list[str], out: Path) -> list[st
         for p in cfg:
             axes.annotate(f"{p['cfg_scale']:g}", (p["alignment"], p["artifact"]), textcoords="offset points",
                           xytext=(5, -9), fontsize=8, color=compare_runs.PALETTE[0])
-        axes.step([p["alignment"] for p in front], [p["artifact"] for p in front], where="pre", linewidth=2.2,
+        axes.plot([p["alignment"] for p in front], [p["artifact"] for p in front], linewidth=2.2,
                   alpha=0.5, color=compare_runs.PALETTE[0], label="CFG's Pareto front")
         axes.plot([p["alignment"] for p in ours], [p["artifact"] for p in ours], "s-", color=compare_runs.PALETTE[1],
                   label="the tuning front's settings")
@@ -424,7 +430,9 @@ def write_report(config: dict[str, Any], out: Path, study: Any, confirmed: list[
         tuning = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, entry["tuning"]))
         lines += [f"{entry['name']} (trial {entry['trial']}; on the tuning prompts: {tuning}):", "", "```yaml",
                   snippet.rstrip(), "```", ""]
-    lines += ["## Which options matter (Optuna's importance, on the tuning trials)", ""]
+    lines += ["## Which options matter (Optuna's importance, on the tuning trials)", "",
+              "Optuna's default importance evaluator, per method and objective (the share of the objective's "
+              "variation each option accounts for; a method's options exist only in its own trials):", ""]
     for target, scores in importances(study, config).items():
         ranked = ", ".join(f"`{k}` {v:.2f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
         lines.append(f"- {target}: {ranked}")

@@ -31,12 +31,15 @@ CURVE = {1.0: (0.74, 0.7), 2.0: (0.93, 0.9), 3.0: (0.934, 1.0), 5.0: (0.912, 1.5
 def test_the_front_of_a_curve_that_peaks_keeps_only_the_scales_no_other_beats():
     alignment, artifact = (np.array([CURVE[s][i] for s in CURVE]) for i in (0, 1))
     assert [list(CURVE)[i] for i in pareto_front(alignment, artifact)] == [1.0, 2.0, 3.0]
-    # against the front, not an interpolation over the scale: [2, 5]-like settings meet CFG 2 or 3
-    assert excess_over_front((0.92, 1.2), alignment, artifact) == (pytest.approx(0.3), 1)  # behind CFG 2
-    assert excess_over_front((0.92, 0.8), alignment, artifact) == (pytest.approx(-0.1), 1)  # beyond it
-    assert excess_over_front((0.932, 0.95), alignment, artifact) == (pytest.approx(-0.05), 2)  # CFG 3 is the first
-    excess, reference = excess_over_front((0.95, 0.5), alignment, artifact)  # above every CFG run
-    assert np.isnan(excess) and reference is None
+    # along the front, not over the scale: a [2, 5]-like setting at 0.92 meets the front between CFG 1 and 2,
+    # whose artifact there is 0.7 + (0.18 / 0.19) 0.2
+    attained = 0.7 + 0.18 / 0.19 * 0.2
+    assert excess_over_front((0.92, 1.2), alignment, artifact) == (pytest.approx(1.2 - attained), (0, 1))  # behind
+    assert excess_over_front((0.92, 0.8), alignment, artifact) == (pytest.approx(0.8 - attained), (0, 1))  # beyond
+    assert excess_over_front((0.932, 0.9), alignment, artifact) == (pytest.approx(-0.05), (1, 2))  # CFG 2 to 3
+    assert excess_over_front((0.70, 0.6), alignment, artifact) == (pytest.approx(-0.1), (0, 0))  # below the front
+    excess, bracket = excess_over_front((0.95, 0.5), alignment, artifact)  # above every CFG run
+    assert np.isnan(excess) and bracket is None
 
 
 def test_holm_adjusts_step_down_and_keeps_the_order():
@@ -50,14 +53,14 @@ def test_settings_clearly_beyond_on_and_behind_the_front_are_told_apart():
     noise = rng.normal(0, 0.02, 80)
     alignment = {f"cfg_{s:g}": np.full(80, a) + noise for s, (a, _) in CURVE.items()}
     artifact = {f"cfg_{s:g}": np.full(80, y) + rng.normal(0, 0.05, 80) for s, (_, y) in CURVE.items()}
-    for name, (a, y) in {"beyond": (0.92, 0.6), "behind": (0.92, 1.3), "on": (0.925, 0.902)}.items():
+    for name, (a, y) in {"beyond": (0.92, 0.6), "behind": (0.92, 1.3), "on": (0.925, 0.895)}.items():
         alignment[name] = np.full(80, a) + noise + rng.normal(0, 0.005, 80)
         artifact[name] = np.full(80, y) + rng.normal(0, 0.05, 80)
     result = front_comparison(alignment, artifact, prompts, {f"cfg_{s:g}": s for s in CURVE}, lower_is_better=True,
                               resamples=500)
     assert result["front"] == ["cfg_1", "cfg_2", "cfg_3"] and result["prompts"] == 40
     verdicts = {s["run"]: s for s in result["settings"]}
-    assert verdicts["beyond"]["verdict"].startswith("beyond") and verdicts["beyond"]["reference"] == "cfg_2"
+    assert verdicts["beyond"]["verdict"].startswith("beyond") and verdicts["beyond"]["reference"] == "cfg_1 to cfg_2"
     assert verdicts["beyond"]["ci_high"] < 0 and verdicts["beyond"]["p_beyond_holm"] <= 0.05
     assert verdicts["behind"]["verdict"].startswith("behind") and verdicts["behind"]["ci_low"] > 0
     assert verdicts["on"]["verdict"].startswith("on CFG's front")
@@ -95,13 +98,14 @@ def test_compare_runs_writes_the_tradeoff_plot_and_table_and_labels_every_option
     assert saturation["front"] == ["cfg_3", "cfg_6", "cfg_9"]
     settings = {m["run"]: m for m in saturation["settings"]}
     assert list(settings) == ["samg", "samg_quantile", "samg_threshold"]
-    # samg aligns at 27.5: CFG 9 (30) is the first front run that aligns as well; 0.25 against its 0.40
-    assert settings["samg"]["reference"] == "cfg_9" and settings["samg"]["excess"] == pytest.approx(-0.15)
-    assert settings["samg_quantile"]["reference"] == "cfg_6"  # at 24: CFG 6 (25)
+    # samg aligns at 27.5, half way from CFG 6 (25, 0.20) to CFG 9 (30, 0.40): the front has 0.30 there
+    assert settings["samg"]["reference"] == "cfg_6 to cfg_9" and settings["samg"]["excess"] == pytest.approx(-0.05)
+    assert settings["samg_quantile"]["reference"] == "cfg_3 to cfg_6"  # at 24: 0.10 + 0.8 x 0.10 = 0.18
+    assert settings["samg_quantile"]["excess"] == pytest.approx(0.02)
     text = (report / "report.md").read_text()
     assert "| samg_quantile | SAMG(w_min=2, w_max=5, normalization=quantile) | 4 |" in text
     assert "## Trade-off: `clip_score` against artifacts" in text and "CFG's front: cfg_3 (3), cfg_6 (6), cfg_9 (9)." in text
-    assert "| samg | 27.5 | 0.25 | cfg_9 (9) | -0.15 [" in text
+    assert "| samg | 27.5 | 0.25 | cfg_6 to cfg_9 (6 to 9) | 0.3 | -0.05 [" in text
     plots = ["tradeoff_clip_score_vs_saturation.png", "tradeoff_clip_score_vs_flicker.png"]
     for name in plots:
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({name})" in text

@@ -5,11 +5,14 @@ other CFG run beats on both (at least as aligned and at most as many artifacts, 
 CFG's best, whose alignment falls while its artifacts grow, is not on it. Nothing is interpolated over the
 scale, so a curve that is not monotonic (alignment peaking at a mid scale) is handled as it is.
 
-A setting lies **beyond** the front when no front run beats it on both. Its reference is the front run that
-aligns at least as well with the fewest artifacts (on a front sorted by alignment, the first at or above
-the setting's); its **excess artifact** ``e`` is its artifact minus the reference's, signed so that positive
-is more artifacts. ``e < 0``: beyond the front; ``e > 0``: behind it (the reference beats it on both). A
-setting that aligns better than every CFG run has no reference: CFG was not rendered at scales that reach it.
+Between its runs the front is taken as piecewise linear in (alignment, artifact), not over the scale: what
+CFG at an intermediate scale attains is close to the blend of its neighbours on the front, and a staircase
+through a coarse grid of scales would credit a setting with the gaps between them. A setting's **excess
+artifact** ``e`` is its artifact minus the front's at the setting's alignment (between the two front runs
+that bracket it; below the front's least aligned run, that run's), signed so that positive is more
+artifacts. ``e < 0``: beyond the front; ``e > 0``: behind it. A setting that aligns better than every CFG
+run is not compared: CFG was not rendered at scales that reach it. The verdict still depends on the CFG
+scales rendered: render them densely where the settings land.
 
 Uncertainty: a paired bootstrap over prompts (every run rendered the same prompts and seeds; a prompt is
 resampled with all its seeds). Each replicate recomputes every run's means, the front, the setting's
@@ -67,15 +70,22 @@ def pareto_front(alignment: np.ndarray, excess: np.ndarray) -> np.ndarray:
 
 
 def excess_over_front(setting: tuple[float, float], cfg_alignment: np.ndarray, cfg_artifact: np.ndarray
-                      ) -> tuple[float, int | None]:
-    """``(e, reference)``: the setting's artifact minus that of the front run aligning at least as well with
-    the fewest artifacts; ``(nan, None)`` when every CFG run aligns worse. Artifacts here: lower is better."""
+                      ) -> tuple[float, tuple[int, int] | None]:
+    """``(e, (lower, upper))``: the setting's artifact minus the front's at the setting's alignment, the front
+    being piecewise linear between its runs (``lower`` and ``upper`` bracket the alignment; the same run at
+    the front's low end); ``(nan, None)`` when every CFG run aligns worse. Artifacts here: lower is better."""
     front = pareto_front(cfg_alignment, cfg_artifact)
-    at_least = front[cfg_alignment[front] >= setting[0]]
-    if at_least.size == 0:
+    alignment = setting[0]
+    if alignment > cfg_alignment[front[-1]]:
         return math.nan, None
-    reference = int(at_least[0])  # on a front sorted by alignment, artifacts grow with it: the first is best
-    return setting[1] - cfg_artifact[reference], reference
+    upper = int(front[np.searchsorted(cfg_alignment[front], alignment)])  # the first aligning at least as well
+    below = front[cfg_alignment[front] < alignment]
+    if below.size == 0:  # below the whole front: its least aligned run is the reference
+        return setting[1] - cfg_artifact[upper], (upper, upper)
+    lower = int(below[-1])
+    u = (alignment - cfg_alignment[lower]) / (cfg_alignment[upper] - cfg_alignment[lower])
+    attained = cfg_artifact[lower] + u * (cfg_artifact[upper] - cfg_artifact[lower])
+    return setting[1] - attained, (lower, upper)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -130,8 +140,8 @@ def front_comparison(alignment: dict[str, np.ndarray], artifact: dict[str, np.nd
         if not cfg_runs:
             settings.append({**entry, "verdict": "no CFG run to compare with"})
             continue
-        excess, reference = excess_over_front((full_a[run][0], full_y[run][0]), cfg_a, cfg_y)
-        if reference is None:
+        excess, bracket = excess_over_front((full_a[run][0], full_y[run][0]), cfg_a, cfg_y)
+        if bracket is None:
             settings.append({**entry, "verdict": "aligns better than every CFG run: render CFG at higher scales"})
             continue
         replicates = np.array([excess_over_front((boot_a[run][b], boot_y[run][b]), boot_cfg_a[b], boot_cfg_y[b])[0]
@@ -140,17 +150,17 @@ def front_comparison(alignment: dict[str, np.ndarray], artifact: dict[str, np.nd
         low, high = np.percentile(defined, [2.5, 97.5]) if defined.size else (math.nan, math.nan)
         # undefined replicates count against "beyond": nothing there shows fewer artifacts than CFG
         p_value = (1 + np.count_nonzero(~(replicates < 0))) / (1 + resamples)
-        settings.append({**entry, "reference": cfg_runs[reference], "reference_scale": cfg[cfg_runs[reference]],
-                         "reference_alignment": float(cfg_a[reference]),
-                         "reference_artifact": float(sign * cfg_y[reference]),
+        between = sorted({cfg_runs[bracket[0]], cfg_runs[bracket[1]]}, key=lambda r: cfg[r])
+        settings.append({**entry, "reference": " to ".join(between), "reference_scales": [cfg[r] for r in between],
+                         "front_artifact": float(sign * (full_y[run][0] - excess)),
                          "excess": float(excess), "ci_low": float(low), "ci_high": float(high),
                          "p_beyond": float(p_value)})
     tested = [s for s in settings if "p_beyond" in s]
     for setting, adjusted in zip(tested, holm([s["p_beyond"] for s in tested])):
         setting["p_beyond_holm"] = adjusted
-        setting["verdict"] = ("beyond CFG's front: fewer artifacts than any CFG run that aligns as well"
+        setting["verdict"] = ("beyond CFG's front: fewer artifacts than CFG at the same alignment"
                               if adjusted <= alpha else
-                              "behind CFG's front: a CFG run aligns as well with fewer artifacts"
+                              "behind CFG's front: CFG has fewer artifacts at the same alignment"
                               if setting["ci_low"] > 0 else "on CFG's front: no difference after correction")
     return {"front": front, "cfg_scales": {run: cfg[run] for run in cfg_runs}, "clips": len(prompts),
             "prompts": len(groups), "resamples": resamples, "alpha": alpha, "settings": settings}
