@@ -430,10 +430,11 @@ def write_report(config: dict[str, Any], out: Path, study: Any, confirmed: list[
         tuning = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, entry["tuning"]))
         lines += [f"{entry['name']} (trial {entry['trial']}; on the tuning prompts: {tuning}):", "", "```yaml",
                   snippet.rstrip(), "```", ""]
+    scores_by_target = importances(study, config)
     lines += ["## Which options matter (Optuna's importance, on the tuning trials)", "",
               "Optuna's default importance evaluator, per method and objective (the share of the objective's "
               "variation each option accounts for; a method's options exist only in its own trials):", ""]
-    for target, scores in importances(study, config).items():
+    for target, scores in scores_by_target.items():
         ranked = ", ".join(f"`{k}` {v:.2f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
         lines.append(f"- {target}: {ranked}")
     lines += ["", "## Both fronts on the held-out prompts", ""]
@@ -445,7 +446,7 @@ def write_report(config: dict[str, Any], out: Path, study: Any, confirmed: list[
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "report.json").write_text(json.dumps({
         "trials": states, "seconds": seconds, "tuning_prompts": prompts[0], "held_out_prompts": prompts[1],
-        "confirmed": confirmed, "beyond": [e["name"] for e in beyond], "importances": importances(study, config),
+        "confirmed": confirmed, "beyond": [e["name"] for e in beyond], "importances": scores_by_target,
     }, indent=2, default=str) + "\n")
     return path
 

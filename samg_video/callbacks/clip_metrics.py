@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import Callback
 
 from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_clip_metrics, log_summary
+from samg_video.callbacks.rank_zero import decided_on_rank_zero
 from samg_video.errors import ConfigurationError
 from samg_video.files.media import atomic_path, write_json
 from samg_video.files.records import (
@@ -130,29 +131,24 @@ class ClipMetrics(Callback):
     def _resume_on_rank_zero(self, trainer: Any, sources: dict[str, str]) -> set[str]:
         """The clips of this evaluation already scored in the folder, with every metric of this run, from the same
         file; the lines of the others are dropped (each clip keeps one line). Rank 0 decides, every rank gets it."""
-        outcome: set[str] | Exception = set()
-        if trainer.is_global_zero:
-            try:
-                remove_stale_run_temporaries(self.directory)  # a rendering run's writer does this itself
-                for name in (METRICS_FILE, ERRORS_FILE):
-                    set_aside_damaged_lines(self.directory / name)
-                scored = read_lines(self.directory / METRICS_FILE)
-                outcome = set() if self.overwrite else {
-                    clip_id for clip_id, source in sources.items() if clip_id in scored
-                    and scored[clip_id].get("source") == source and all(m in scored[clip_id]
-                                                                         for m in self.options["metrics"])}
-                again = [clip_id for clip_id in sources if clip_id not in outcome]
-                drop_lines(self.directory / METRICS_FILE, again)
-                drop_lines(self.directory / ERRORS_FILE, again)
-                if outcome:
-                    log.info("resuming: %d of %d clips are scored in %s already; scoring the other %d",
-                             len(outcome), len(sources), self.directory, len(again))
-            except Exception as error:  # every rank raises it, rather than others waiting forever
-                outcome = error
-        outcome = trainer.strategy.broadcast(outcome, src=0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        def decide() -> set[str]:
+            remove_stale_run_temporaries(self.directory)  # a rendering run's writer does this itself
+            for name in (METRICS_FILE, ERRORS_FILE):
+                set_aside_damaged_lines(self.directory / name)
+            scored = read_lines(self.directory / METRICS_FILE)
+            done = set() if self.overwrite else {
+                clip_id for clip_id, source in sources.items() if clip_id in scored
+                and scored[clip_id].get("source") == source and all(m in scored[clip_id]
+                                                                     for m in self.options["metrics"])}
+            again = [clip_id for clip_id in sources if clip_id not in done]
+            drop_lines(self.directory / METRICS_FILE, again)
+            drop_lines(self.directory / ERRORS_FILE, again)
+            if done:
+                log.info("resuming: %d of %d clips are scored in %s already; scoring the other %d",
+                         len(done), len(sources), self.directory, len(again))
+            return done
+
+        return decided_on_rank_zero(trainer, decide)
 
     def forget_clips(self, ids: list[str]) -> None:
         """Drop the lines of clips about to be rendered again, so each clip keeps one line (the writer

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from samg_video.callbacks.background import BackgroundWork
 from samg_video.callbacks.loggers import log_sample
+from samg_video.callbacks.rank_zero import decided_on_rank_zero
 from samg_video.errors import ConfigurationError, RunStopped, disk_full
 from samg_video.files.claims import ClaimBook, ClaimState
 from samg_video.files.media import PICTURE_TAGS, write_json, write_mp4, write_png
@@ -132,18 +133,13 @@ class ClipWriter(BasePredictionWriter):
     def _plan_on_rank_zero(self, trainer: Any, items: list[dict], pl_module: Any) -> ResumePlan:
         """Rank 0 reads the folder and prepares it; every rank gets the same plan, so the sampler splits
         the same list everywhere (ranks scanning on their own could see another's clips appear)."""
-        outcome: ResumePlan | Exception | None = None
-        if trainer.is_global_zero:
-            try:
-                outcome = plan_resume(self.directory, items, pl_module.clip_settings(),
-                                      pl_module.negative_prompt, self.overwrite)
-                self._repair()
-            except Exception as error:  # every rank raises it, rather than others waiting forever
-                outcome = error
-        outcome = trainer.strategy.broadcast(outcome, src=0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        def decide() -> ResumePlan:
+            plan = plan_resume(self.directory, items, pl_module.clip_settings(), pl_module.negative_prompt,
+                               self.overwrite)
+            self._repair()
+            return plan
+
+        return decided_on_rank_zero(trainer, decide)
 
     def _repair(self) -> None:
         """What killed runs, older versions and damage left: temporaries of the run's files, lines that are not

@@ -199,8 +199,8 @@ def set_aside_damaged_lines(path: Path) -> int:
     if not path.is_file():
         return 0
     with locked(path):
-        lines = _raw_lines(path.read_bytes())
-        damaged = [raw for _, raw in lines if parse_line(raw)[0] is None]
+        lines = [(raw, parse_line(raw)[0] is not None) for _, raw in _raw_lines(path.read_bytes())]
+        damaged = [raw for raw, is_record in lines if not is_record]
         if not damaged:
             return 0
         # first kept aside, then taken out: a crash in between leaves a line twice, never nowhere
@@ -208,7 +208,7 @@ def set_aside_damaged_lines(path: Path) -> int:
             aside.write(b"".join(raw + b"\n" for raw in damaged))
             aside.flush()
             os.fsync(aside.fileno())
-        kept = [raw for _, raw in lines if parse_line(raw)[0] is not None]
+        kept = [raw for raw, is_record in lines if is_record]
         with atomic_path(path) as temporary:
             temporary.write_bytes(b"".join(raw + b"\n" for raw in kept))
     log.warning("%s: %d damaged line%s moved to %s", path, len(damaged), "s" if len(damaged) != 1 else "",
