@@ -44,20 +44,24 @@ METRICS = {  # name: (label, which direction is better)
     "colorfulness": ("colourfulness (Hasler and Süsstrunk)", None),
     "clipped_fraction": ("clipped fraction (channel values at 0 or 255)", None),
     # the synthetic world's ground truth (clips of the toy model): samg_video/metrics/world.py
-    "world_adherence": ("world adherence (share of colour, shape, motion, background right)", "higher"),
-    "world_all_correct": ("world: colour, shape, motion and background all right", "higher"),
-    "world_colour": ("world: object colour right", "higher"),
-    "world_shape": ("world: object shape right", "higher"),
-    "world_motion": ("world: motion right", "higher"),
+    "world_adherence": ("world adherence (mean of colour, shape, motion, binding, background)", "higher"),
+    "world_all_correct": ("world: every object and the background right", "higher"),
+    "world_colour": ("world: objects found in their colour", "higher"),
+    "world_shape": ("world: objects with their shape", "higher"),
+    "world_motion": ("world: objects with their motion", "higher"),
+    "world_binding": ("world: every object with its own shape and motion", "higher"),
     "world_background": ("world: background right", "higher"),
     "palette_overshoot": ("colour beyond the world's palette (8-bit levels)", "lower"),
     "texture_fidelity": ("texture fidelity (correlation with the true background)", "higher"),
+    "texture_fidelity_fine": ("texture fidelity, fine textures (one latent cell)", "higher"),
+    "texture_fidelity_coarse": ("texture fidelity, coarse textures (two latent cells)", "higher"),
 }
 
 
 # the artifact metrics of the trade-off, and whether lower is better (fewer artifacts)
 ARTIFACTS = {"saturation": True, "clipped_fraction": True, "warping_error": True, "flicker": False,
-             "temporal_lpips": True, "palette_overshoot": True, "texture_fidelity": False}
+             "temporal_lpips": True, "palette_overshoot": True, "texture_fidelity": False,
+             "texture_fidelity_fine": False, "texture_fidelity_coarse": False}
 # Okabe and Ito's colour-blind-safe palette
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 

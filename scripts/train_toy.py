@@ -5,7 +5,8 @@
 Stage ``vae`` trains the 3D VAE and saves it to ``<log_dir>/vae_model``; ``vae_refine`` goes on with the
 object's pixels weighted up and an L1 term (sharper edges); stage ``transformer`` loads that VAE,
 sets its latent scaling factor, trains the transformer and writes the whole pipeline to ``output_dir``
-with ``save_pretrained``. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
+with ``save_pretrained``. After the VAE's refinement, the world metrics of its reconstructions of 256
+clips are written to ``<log_dir>/vae_ceiling.json``: what no generated clip can beat. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
 (CSV); the curves are drawn to ``<log_dir>/training_curves.png``. Reproducible from ``seed``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import sys
 import time
@@ -21,12 +23,13 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 STAGES = ("vae", "vae_refine", "transformer", "transformer_more")
+CEILING_CLIPS = 256  # world clips whose VAE reconstructions are scored after the VAE's training
 REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
             "vae": {"steps": int, "batch_size": int, "learning_rate": float, "kl_weight": float},
             "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
                            "l1_weight": float},
             "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
-                            "ema_decay": float, "empty_prompt_fraction": float, "caption_noise": float, "pool_size": int},
+                            "ema_decay": float, "empty_prompt_fraction": float, "caption_noise": float, "binding_noise": float, "pool_size": int},
             "transformer_more": {"steps": int, "learning_rate": float}}
 
 
@@ -63,9 +66,9 @@ def read_config(path: str) -> dict:
     if transformer["empty_prompt_fraction"] >= 1:  # all prompts empty: nothing conditional to learn
         raise SystemExit(f"train_toy: error: {path}: transformer.empty_prompt_fraction="
                          f"{transformer['empty_prompt_fraction']!r} must be in [0, 1)")
-    if transformer["caption_noise"] > 1:
-        raise SystemExit(f"train_toy: error: {path}: transformer.caption_noise={transformer['caption_noise']!r} "
-                         "must be in [0, 1]")
+    for name in ("caption_noise", "binding_noise"):
+        if transformer[name] > 1:
+            raise SystemExit(f"train_toy: error: {path}: transformer.{name}={transformer[name]!r} must be in [0, 1]")
     return config
 
 
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         VAETraining,
         encode_latent_pool,
         latent_scaling_factor,
+        reconstruction_ceiling,
     )
     from samg_video.world.scenes import VOCABULARY
 
@@ -114,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     def latent_pool(seed: int) -> DataLoader:
         # clips of the stream encoded once, with their (noisy) captions: the module drops some at each step
         options = config["transformer"]
-        clips = WorldDataModule(64, seed=seed, empty_prompt_fraction=0.0,
-                                caption_noise=options["caption_noise"]).train_dataloader()
+        clips = WorldDataModule(64, seed=seed, empty_prompt_fraction=0.0, caption_noise=options["caption_noise"],
+                                binding_noise=options["binding_noise"]).train_dataloader()
         pool = encode_latent_pool(pipeline.vae, clips, options["pool_size"])
         return DataLoader(pool, batch_size=options["batch_size"], shuffle=True, drop_last=True)
 
@@ -137,6 +141,11 @@ def main(argv: list[str] | None = None) -> None:
         trainer("vae_refine", options["steps"]).fit(refine, datamodule=data)
         pipeline.vae.save_pretrained(vae_dir)
         print(f"train_toy: VAE refined at {time.monotonic() - started:.0f} s, saved to {vae_dir}", flush=True)
+        ceiling = reconstruction_ceiling(pipeline.vae, CEILING_CLIPS, config["seed"] + 5)
+        (log_dir / "vae_ceiling.json").write_text(json.dumps(ceiling, indent=1) + "\n")
+        print("train_toy: the VAE's reconstructions, scored as clips (the ceiling of any generated clip): "
+              + ", ".join(f"{name} {value:.3f}" for name, value in ceiling.items())
+              + f"; in {log_dir / 'vae_ceiling.json'}", flush=True)
     if "transformer" in args.stages:
         L.seed_everything(config["seed"] + 2, verbose=False)
         pipeline.vae = trained_vae(vae_dir)

@@ -57,7 +57,8 @@ class ClipMetrics(Callback):
             for images), ``clip_score`` (prompt alignment), ``saturation``, ``colorfulness``,
             ``clipped_fraction`` (per frame); for the toy model's clips, the synthetic world's ground truth:
             ``world_adherence``, ``world_all_correct``, ``world_colour``, ``world_shape``, ``world_motion``,
-            ``world_background``, ``palette_overshoot``, ``texture_fidelity``.
+            ``world_binding``, ``world_background``, ``palette_overshoot``, ``texture_fidelity``,
+            ``texture_fidelity_fine``, ``texture_fidelity_coarse``.
         flow_backend: optical flow for the warping error: ``dis`` (OpenCV DIS, default, no weights),
             ``farneback``, ``raft_large`` or ``raft_small`` (torchvision RAFT, local weights needed).
         dis_preset: DIS speed/accuracy: ``ultrafast``, ``fast`` or ``medium``.

@@ -19,7 +19,7 @@ MAX_TEXT_TOKENS = 226
 # the toy model trained on the synthetic world (samg_video.world)
 TOY_LATENT_CHANNELS = 8
 TOY_TEXT_WIDTH = 64
-TOY_TEXT_TOKENS = 16
+TOY_TEXT_TOKENS = 24  # the longest prompt of the world is 17 words, and T5 ends it with one more token
 
 
 class CogVideoXFamily(ModelFamily):

@@ -38,7 +38,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
 
 SUMMARY_METRICS = ("flicker", "mean_abs_diff", "warping_error", "temporal_lpips", "clip_score", "saturation",
                    "colorfulness", "clipped_fraction", "world_adherence", "world_all_correct", "world_colour",
-                   "world_shape", "world_motion", "world_background", "palette_overshoot", "texture_fidelity")
+                   "world_shape", "world_motion", "world_binding", "world_background", "palette_overshoot",
+                   "texture_fidelity", "texture_fidelity_fine", "texture_fidelity_coarse")
 
 
 UNKNOWN, MIXED = "unknown", "mixed"

@@ -22,7 +22,7 @@ from samg_video.metrics.frames import MetricResult, check_frames
 from samg_video.metrics.temporal_lpips import LPIPS_NETS, TemporalLPIPS, trunk_weights_url
 from samg_video.metrics.warping_error import warping_error
 from samg_video.metrics.weights import locate_weights
-from samg_video.metrics.world import WORLD_METRICS, world_metrics
+from samg_video.metrics.world import TEXTURE_METRICS, WORLD_METRICS, applicable_texture_metrics, world_metrics
 from samg_video.world.scenes import parse_prompt
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,9 @@ class MetricSuite:
         metrics: any of ``flicker``, ``warping_error``, ``temporal_lpips`` (temporal), ``clip_score``,
             ``saturation``, ``colorfulness``, ``clipped_fraction`` (per frame); for clips of the synthetic
             world (the ``toy`` model), ``world_adherence``, ``world_all_correct``, ``world_colour``,
-            ``world_shape``, ``world_motion``, ``world_background``, ``palette_overshoot`` and
-            ``texture_fidelity`` (``samg_video/metrics/world.py``).
+            ``world_shape``, ``world_motion``, ``world_binding``, ``world_background``, ``palette_overshoot``,
+            ``texture_fidelity``, ``texture_fidelity_fine`` and ``texture_fidelity_coarse``
+            (``samg_video/metrics/world.py``).
         flow_backend: ``dis`` (default), ``farneback``, ``raft_large`` or ``raft_small``.
         dis_preset: ``ultrafast``, ``fast`` or ``medium``.
         raft_weights: torchvision RAFT weights file (unset: the torch hub cache).
@@ -152,9 +153,13 @@ class MetricSuite:
             record.update({name: None for name in needs_prompt})
             reasons.update({name: reason for name in needs_prompt})
             names = tuple(name for name in names if name not in needs_prompt)
-        elif "texture_fidelity" in names and truth.background == "plain":
-            record["texture_fidelity"], reasons["texture_fidelity"] = None, "the prompt's background is plain"
-            names = tuple(name for name in names if name != "texture_fidelity")
+        else:
+            absent = [name for name in names if name in TEXTURE_METRICS and name not in applicable_texture_metrics(truth)]
+            reason = ("the prompt's background is plain" if truth.texture_scale is None
+                      else f"the prompt's texture is {truth.texture_scale}")
+            record.update({name: None for name in absent})
+            reasons.update({name: reason for name in absent})
+            names = tuple(name for name in names if name not in absent)
         if names:
             self._store(record, reasons, list(names), lambda: world_metrics(frames, prompt, names))
 

@@ -1,24 +1,28 @@
 """Ground-truth metrics for clips of the synthetic world (``samg_video.world``), whose prompts state
 everything a clip should show.
 
-Adherence: the object's colour, shape and motion and the background (colour and kind) are recovered
-from the frames and compared with what the prompt states.
+Adherence: each prompted object is looked for by its colour, and its shape and motion are recovered
+from the frames; the background's colour and kind likewise. They are compared with what the prompt states.
 
-- Colour: each pixel is assigned to the nearest palette colour or the texture's dark (Euclidean RGB),
-  counting only pixels within ``CONFIDENT`` of it. The most frequent palette colour is the background's,
-  the next the object's.
-- Background kind: the Pearson correlation of the frames' luminance (outside the object) with the
-  world's fixed stripe and checkerboard patterns; above ``TEXTURE_CORRELATION`` the better one, else plain.
-- Shape: per frame, the largest connected region of pixels nearest the object's colour is compared with
-  each shape drawn at the world's object size with the same centroid (intersection over union); the
-  shape with the highest median IoU over the frames wins. Blur rounds a square's corners and a
-  triangle's apex, but leaves it closer to its own outline than to the others.
+- Colour classes: each pixel is assigned to the nearest palette colour or the texture's dark (Euclidean
+  RGB). The background's colour is the palette colour whose confident pixels (within ``CONFIDENT``) spread
+  over the frame, the most frequent of those.
+- An object is found when the largest connected region of pixels nearest its colour (and within
+  ``REGION_DISTANCE`` of it) is compact and holds ``MIN_AREA`` pixels in most frames. A blurred edge
+  splits halfway between two colours, and blends of a texture's two colours stay out of the region.
+- Shape: per frame, the region is compared with each shape drawn at the world's object size with the same
+  centroid (intersection over union); the shape with the highest median IoU over the frames wins.
 - Motion: the least-squares slope of the region's centroid over the frames; a travel below
   ``STILL_TRAVEL`` pixels over the clip is still, else the larger axis and its sign.
+- Background kind: the Pearson correlation of the frames' luminance (outside the objects) with each of
+  the world's four texture patterns; above ``TEXTURE_CORRELATION`` the best one, else plain. The
+  patterns are orthogonal, so fine and coarse textures are told apart.
 
-``world_colour``, ``world_shape``, ``world_motion`` and ``world_background`` are 1 or 0 per clip (their
-means over clips are accuracies), ``world_all_correct`` is 1 when all four are, ``world_adherence`` is
-the share of the four that are right.
+Per clip: ``world_colour``, ``world_shape`` and ``world_motion`` are the shares of the prompted objects
+found with that attribute right (shape and motion of an object not found are wrong); ``world_binding`` is
+1 when every object is found with its own shape and motion, 0 otherwise (a swap of the shapes between the
+colours is a binding error); ``world_background`` is 1 when colour and kind are right;
+``world_adherence`` is the mean of those five, ``world_all_correct`` 1 when all are fully right.
 
 Artifacts:
 
@@ -27,7 +31,9 @@ Artifacts:
   beyond anything the model was trained on, what over-guidance does.
 - ``texture_fidelity``: for a prompt with a textured background, the Pearson correlation, over the
   background pixels of all frames, of the frames' luminance with the true background's; 1 is a perfect
-  texture, 0 a washed-out one. Null for plain backgrounds.
+  texture, 0 a washed-out one. Null for plain backgrounds. ``texture_fidelity_fine`` and
+  ``texture_fidelity_coarse`` are the same value for the prompts whose texture is at that scale (fine:
+  period 4 pixels, one latent cell; coarse: 8 pixels, two cells), null for the others.
 """
 
 from __future__ import annotations
@@ -38,13 +44,25 @@ import cv2
 import numpy as np
 
 from samg_video.metrics.frames import MetricResult, check_frames
-from samg_video.world.scenes import DARK, PALETTE, SHAPES, Scene, object_mask, parse_prompt, render_background
+from samg_video.world.scenes import (
+    DARK,
+    PALETTE,
+    SHAPES,
+    TEXTURES,
+    Scene,
+    object_mask,
+    parse_prompt,
+    render_background,
+    texture_pattern,
+)
 
-ATTRIBUTES = ("world_colour", "world_shape", "world_motion", "world_background")
-WORLD_METRICS = ("world_adherence", "world_all_correct") + ATTRIBUTES + ("palette_overshoot", "texture_fidelity")
+ATTRIBUTES = ("world_colour", "world_shape", "world_motion", "world_binding", "world_background")
+TEXTURE_METRICS = ("texture_fidelity", "texture_fidelity_fine", "texture_fidelity_coarse")
+WORLD_METRICS = ("world_adherence", "world_all_correct") + ATTRIBUTES + ("palette_overshoot",) + TEXTURE_METRICS
 CONFIDENT = 60.0  # RGB distance to the nearest class; blends of two colours lie farther than this
+REGION_DISTANCE = 90.0  # an object's region: nearest its colour and no farther than this
+MIN_AREA = 16  # pixels; the smallest shape (a triangle) has about 50 at the world's object size
 TEXTURE_CORRELATION = 0.3
-CANDIDATES = 3  # palette colours considered for object and background, by confident pixel count
 WIDE = 0.5  # a colour whose pixels' bounding box covers half the frame or more is background
 STILL_TRAVEL = 4.0  # pixels over the clip; a moving object travels SPEED * (frames - 1) = 8
 PALETTE_RANGE = (40, 215)
@@ -55,7 +73,8 @@ _CLASS_RGB = np.array(list(PALETTE.values()) + [DARK], np.float32)
 def world_metrics(frames: Any, prompt: str | None, names: tuple[str, ...] = WORLD_METRICS) -> dict[str, MetricResult]:
     """The named world metrics of ``(T, H, W, 3)`` uint8 RGB frames against ``prompt``.
 
-    Raises ``ValueError`` for a prompt that is not of the world (the metric is then null with the reason).
+    Texture metrics that do not apply to the prompt's background are left out. Raises ``ValueError`` for
+    a prompt that is not of the world (the metric is then null with the reason).
     """
     frames = check_frames(frames, min_frames=1)
     results: dict[str, MetricResult] = {}
@@ -67,50 +86,68 @@ def world_metrics(frames: Any, prompt: str | None, names: tuple[str, ...] = WORL
     truth = parse_prompt(prompt or "")
     if truth is None:
         raise ValueError(f"the prompt {prompt!r} is not a prompt of the synthetic world")
-    seen = recover_scene(frames)
-    if "texture_fidelity" in names and truth.background != "plain":
-        results["texture_fidelity"] = MetricResult(value=texture_fidelity(frames, truth, seen["object_mask"]),
-                                                   per_pair=[], per_frame=[])
-    correct = {
-        "world_colour": seen["colour"] == truth.colour,
-        "world_shape": seen["shape"] == truth.shape,
-        "world_motion": seen["motion"] == truth.motion,
-        "world_background": (seen["background"], seen["background_colour"]) == (truth.background,
-                                                                               truth.background_colour),
+    seen = recover_scene(frames, [obj.colour for obj in truth.objects])
+    texture_names = [name for name in applicable_texture_metrics(truth) if name in names]
+    if texture_names:
+        fidelity = texture_fidelity(frames, truth, seen["objects_mask"])
+        results.update({name: MetricResult(value=fidelity, per_pair=[], per_frame=[]) for name in texture_names})
+    found = [seen["objects"][obj.colour] for obj in truth.objects]
+    shape_right = [f is not None and f["shape"] == obj.shape for f, obj in zip(found, truth.objects)]
+    motion_right = [f is not None and f["motion"] == obj.motion for f, obj in zip(found, truth.objects)]
+    scores = {
+        "world_colour": float(np.mean([f is not None for f in found])),
+        "world_shape": float(np.mean(shape_right)),
+        "world_motion": float(np.mean(motion_right)),
+        "world_binding": float(all(shape_right) and all(motion_right)),
+        "world_background": float((seen["background"], seen["background_colour"]) == (truth.background,
+                                                                                    truth.background_colour)),
     }
-    details = {"recovered": {key: seen[key] for key in ("colour", "shape", "motion", "background",
-                                                         "background_colour")}}
-    scores = {**{name: float(value) for name, value in correct.items()},
-              "world_adherence": float(np.mean(list(correct.values()))),
-              "world_all_correct": float(all(correct.values()))}
+    scores["world_adherence"] = float(np.mean([scores[name] for name in ATTRIBUTES]))
+    scores["world_all_correct"] = float(all(scores[name] == 1.0 for name in ATTRIBUTES))
+    details = {"recovered": {"objects": [None if f is None else {"colour": obj.colour, "shape": f["shape"],
+                                                                  "motion": f["motion"]}
+                                         for f, obj in zip(found, truth.objects)],
+                             "background": seen["background"], "background_colour": seen["background_colour"]}}
     for name in prompt_names:
         if name in scores:
             results[name] = MetricResult(value=scores[name], per_pair=[], per_frame=[], details=details)
     return results
 
 
-def recover_scene(frames: np.ndarray) -> dict[str, Any]:
-    """What the frames show: object colour, shape and motion, background colour and kind, object masks."""
+def applicable_texture_metrics(truth: Scene) -> tuple[str, ...]:
+    """The texture metrics that a scene's background has: none for plain, else the overall one and its scale's."""
+    return () if truth.texture_scale is None else ("texture_fidelity", f"texture_fidelity_{truth.texture_scale}")
+
+
+def recover_scene(frames: np.ndarray, colours: list[str]) -> dict[str, Any]:
+    """What the frames show: the background's colour and kind, and for each of ``colours`` the object of
+    that colour (its shape, motion and per-frame mask) or None where there is none."""
     pixels = frames.astype(np.float32)
     distances = ((pixels[..., None, :] - _CLASS_RGB) ** 2).sum(-1)  # (T, H, W, classes)
     nearest = distances.argmin(-1)
-    confident = np.take_along_axis(distances, nearest[..., None], -1)[..., 0] <= CONFIDENT**2
+    nearest_distance = np.take_along_axis(distances, nearest[..., None], -1)[..., 0]
+    confident = nearest_distance <= CONFIDENT**2
     counts = np.bincount(nearest[confident], minlength=len(_CLASSES))[: len(PALETTE)]
-    candidates = [index for index in np.argsort(counts)[::-1][:CANDIDATES] if counts[index] > 0]
-    # the object is compact, the background spans the frame: tell them apart by where they are, not by
+    # the objects are compact, the background spans the frame: tell them apart by where they are, not by
     # how many pixels they have (blur turns most of a fine texture into blends that count for no colour)
-    spread = {index: _spread((nearest == index) & confident) for index in candidates}
-    wide = [index for index in candidates if spread[index] >= WIDE]
-    compact = [index for index in candidates if spread[index] < WIDE]
-    background_index = wide[0] if wide else candidates[0]
-    object_index = next((index for index in compact if index != background_index),
-                        next((index for index in candidates if index != background_index), background_index))
-    # the object's region: pixels nearer its colour than any other, so a blurred edge splits halfway
-    object_mask = np.stack([_largest_region(frame_mask) for frame_mask in nearest == object_index])
-    kind = _background_kind(frames, ~_dilated(object_mask))
-    return {"colour": _CLASSES[object_index], "background_colour": _CLASSES[background_index],
-            "background": kind, "shape": _shape(object_mask), "motion": _motion(object_mask),
-            "object_mask": object_mask}
+    by_count = [index for index in np.argsort(counts, kind="stable")[::-1] if counts[index] > 0]
+    wide = [index for index in by_count if _spread((nearest == index) & confident) >= WIDE]
+    background_index = wide[0] if wide else (by_count[0] if by_count else 0)
+    objects: dict[str, dict[str, Any] | None] = {}
+    near = nearest_distance <= REGION_DISTANCE**2
+    union = np.zeros(frames.shape[:3], bool)
+    for colour in colours:
+        index = _CLASSES.index(colour)
+        masks = np.stack([_largest_region(frame_mask) for frame_mask in (nearest == index) & near])
+        areas = masks.reshape(len(masks), -1).sum(1)
+        if index == background_index or np.median(areas) < MIN_AREA or _spread(masks) >= WIDE:
+            objects[colour] = None
+            continue
+        union |= masks
+        objects[colour] = {"shape": _shape(masks), "motion": _motion(masks), "mask": masks}
+    kind = _background_kind(frames, ~_dilated(union))
+    return {"objects": objects, "background_colour": _CLASSES[background_index], "background": kind,
+            "objects_mask": union}
 
 
 def _spread(masks: np.ndarray) -> float:
@@ -131,12 +168,12 @@ def palette_overshoot(frames: np.ndarray) -> MetricResult:
     return MetricResult(value=float(np.mean(per_frame)), per_pair=[], per_frame=per_frame)
 
 
-def texture_fidelity(frames: np.ndarray, truth: Scene, object_mask: np.ndarray) -> float:
+def texture_fidelity(frames: np.ndarray, truth: Scene, objects_mask: np.ndarray) -> float:
     height, width = frames.shape[1:3]
     if height != width:
         raise ValueError(f"the world's frames are square; these are {height}x{width}")
     true_luminance = _luminance(render_background(truth, height)[None])
-    background = ~_dilated(object_mask)
+    background = ~_dilated(objects_mask)
     return _correlation(_luminance(frames)[background], np.broadcast_to(true_luminance, frames.shape[:3])[background])
 
 
@@ -144,8 +181,10 @@ def _background_kind(frames: np.ndarray, background: np.ndarray) -> str:
     size = frames.shape[1]
     luminance = _luminance(frames)[background]
     best, best_correlation = "plain", TEXTURE_CORRELATION
-    for kind in ("stripes", "checkerboard"):
-        pattern = _luminance(render_background(Scene("red", "square", "still", kind, "white", 0, 0), size)[None])
+    for kind in TEXTURES:
+        if kind == "plain":
+            continue
+        pattern = (~texture_pattern(kind, size)).astype(np.float32)  # bright where the colour is
         correlation = abs(_correlation(luminance, np.broadcast_to(pattern, frames.shape[:3])[background]))
         if correlation > best_correlation:
             best, best_correlation = kind, correlation

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
@@ -169,3 +170,24 @@ class TransformerTraining(L.LightningModule):
 def latent_scaling_factor(vae: torch.nn.Module, videos: torch.Tensor) -> float:
     """``1 / std`` of the VAE's latents of ``videos``: the pipeline's latents then have unit variance."""
     return float(1.0 / vae.encode(videos).latent_dist.sample().std())
+
+
+@torch.no_grad()
+def reconstruction_ceiling(vae: torch.nn.Module, count: int, seed: int, batch_size: int = 32) -> dict[str, float]:
+    """The world metrics' means over the VAE's reconstructions of ``count`` clips of the world (seed
+    ``seed``): the ceiling of what any clip the model generates can score, the decoder being the same."""
+    from samg_video.metrics.world import WORLD_METRICS, world_metrics
+    from samg_video.world.scenes import render, scene_set
+
+    scenes = scene_set(count, seed)
+    values: dict[str, list[float]] = {name: [] for name in WORLD_METRICS}
+    for start in range(0, count, batch_size):
+        chunk = scenes[start:start + batch_size]
+        clips = torch.from_numpy(np.stack([render(scene) for scene in chunk])).permute(0, 4, 1, 2, 3)
+        video = clips.float().div(127.5).sub(1.0)
+        decoded = vae.decode(vae.encode(video).latent_dist.mode()).sample
+        frames = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
+        for scene, clip in zip(chunk, frames):
+            for name, result in world_metrics(clip, scene.prompt()).items():
+                values[name].append(result.value)
+    return {name: float(np.mean(scores)) for name, scores in values.items() if scores}
