@@ -8,7 +8,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from samg_video.world.scenes import FRAMES, SIZE, miscaption, objects_mask, random_scene, render
+from samg_video.world.scenes import (
+    FRAMES,
+    SIZE,
+    miscaption,
+    objects_mask,
+    random_scene,
+    render,
+)
 
 
 class WorldClips(IterableDataset):

@@ -3,14 +3,21 @@
     python scripts/toy_experiment.py [--output_dir outputs/toy_experiment] [--prompts 64] [--videos_per_prompt 2]
 
 Renders ``--prompts`` distinct prompts of the synthetic world (a fixed set, written to
-``OUTPUT_DIR/prompts.txt``), ``--videos_per_prompt`` seeds each, under CFG at 1 (unguided), 2, 3, 5, 7.5,
-10 and 15, SAMG at several ranges, with and without temporal smoothing of the guidance energy, and the
-rivals MAMBO-G (scales 5 and 10) and APG (5), all through ``scripts/sweep.py`` (so through the CLI, one
-folder per setting, resumable). The report
+``OUTPUT_DIR/prompts.txt``), ``--videos_per_prompt`` seeds each (64 x 2 = 128 clips a setting, paired by
+prompt and seed), under:
+
+- CFG at 1 (unguided), 2, 3, 4.5, 6, 7.5, 10 and 15: the curve everything is placed against;
+- SAMG at four ranges whose mean scale runs from 3.5 to 10.5, each with and without temporal smoothing of
+  the guidance energy, and at the two middle ranges with threshold mapping and with quantile
+  normalisation instead of linear and min-max;
+- the closest published rivals in the same interface: MAMBO-G (one adaptive scale per sample, at 6 and
+  10) and APG (at 6 and 10),
+
+all through ``scripts/sweep.py`` (so through the CLI, one folder per setting, resumable). The report
 (``OUTPUT_DIR/report/report.md``) puts world adherence against the artifacts: colour beyond the palette,
-clipped fraction, texture fidelity of textured backgrounds, warping error and flicker, with 95 %
-intervals, the trade-off plots and every setting placed against CFG's Pareto front (paired bootstrap over
-prompts, Holm's correction).
+clipped fraction, texture fidelity at each texture scale, warping error and flicker, with 95 % intervals,
+the trade-off plots and every setting placed against CFG's Pareto front (paired bootstrap over prompts,
+Holm's correction).
 
 Arguments it does not know go to every render (``--model.num_inference_steps 10``).
 """
@@ -24,13 +31,16 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 CONFIG = SCRIPTS.parent / "configs" / "toy_samg.yaml"
 PROMPT_SEED = 2026  # the experiment's prompts; training draws its own stream
-CFG_SCALES = ("1", "2", "3", "5", "7.5", "10", "15")
-SAMG_RANGES = ("2,5", "3,7.5", "5,10", "7.5,15")
+CFG_SCALES = ("1", "2", "3", "4.5", "6", "7.5", "10", "15")
+SAMG_RANGES = ("2,5", "3,7.5", "4.5,10", "6,15")
+OPTION_RANGES = ("3,7.5", "4.5,10")  # where the other mapping and normalisation are tried
+OPTIONS = ("mapping=threshold", "normalization=quantile")
 TEMPORAL_SIGMA = 1.0
 # the closest published rivals in the same interface: MAMBO-G (one adaptive scale per sample) and APG
-RIVALS = ("mambog:5", "mambog:10", "apg:5")
+RIVALS = ("mambog:6", "mambog:10", "apg:6", "apg:10")
 ALIGNMENT = "world_adherence"
-ARTIFACTS = ("palette_overshoot", "clipped_fraction", "texture_fidelity", "warping_error", "flicker")
+ARTIFACTS = ("palette_overshoot", "clipped_fraction", "texture_fidelity_fine", "texture_fidelity_coarse",
+             "warping_error", "flicker")
 
 
 def experiment_prompts(count: int) -> list[str]:
@@ -50,11 +60,16 @@ def experiment_prompts(count: int) -> list[str]:
 
 def settings() -> list[str]:
     samg = [f"samg:{r}" for r in SAMG_RANGES] + [f"samg:{r},temporal_sigma={TEMPORAL_SIGMA:g}" for r in SAMG_RANGES]
+    samg += [f"samg:{r},{option}" for r in OPTION_RANGES for option in OPTIONS]
     return [f"cfg:{scale}" for scale in CFG_SCALES] + samg + list(RIVALS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from samg_video.cli.script_args import ScriptParser, output_folder_problem, whole_number
+    from samg_video.cli.script_args import (
+        ScriptParser,
+        output_folder_problem,
+        whole_number,
+    )
     from samg_video.world.scenes import DISTINCT_PROMPTS
 
     parser = ScriptParser(prog="toy_experiment", description=__doc__.split("\n\n")[0])

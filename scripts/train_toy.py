@@ -5,8 +5,9 @@
 Stage ``vae`` trains the 3D VAE and saves it to ``<log_dir>/vae_model``; ``vae_refine`` goes on with the
 object's pixels weighted up and an L1 term (sharper edges); stage ``transformer`` loads that VAE,
 sets its latent scaling factor, trains the transformer and writes the whole pipeline to ``output_dir``
-with ``save_pretrained``. After the VAE's refinement, the world metrics of its reconstructions of 256
-clips are written to ``<log_dir>/vae_ceiling.json``: what no generated clip can beat. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
+with ``save_pretrained``. After the VAE's refinement, the world metrics of its reconstructions of
+``ceiling_clips`` clips of the world are written to ``<log_dir>/vae_ceiling.json``: what no generated clip
+can beat. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
 (CSV); the curves are drawn to ``<log_dir>/training_curves.png``. Reproducible from ``seed``.
 """
 
@@ -23,8 +24,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 STAGES = ("vae", "vae_refine", "transformer", "transformer_more")
-CEILING_CLIPS = 256  # world clips whose VAE reconstructions are scored after the VAE's training
-REQUIRED = {"seed": int, "output_dir": str, "log_dir": str,
+REQUIRED = {"seed": int, "output_dir": str, "log_dir": str, "ceiling_clips": int,
             "vae": {"steps": int, "batch_size": int, "learning_rate": float, "kl_weight": float},
             "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
                            "l1_weight": float},
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer("vae_refine", options["steps"]).fit(refine, datamodule=data)
         pipeline.vae.save_pretrained(vae_dir)
         print(f"train_toy: VAE refined at {time.monotonic() - started:.0f} s, saved to {vae_dir}", flush=True)
-        ceiling = reconstruction_ceiling(pipeline.vae, CEILING_CLIPS, config["seed"] + 5)
+        ceiling = reconstruction_ceiling(pipeline.vae, config["ceiling_clips"], config["seed"] + 5)
         (log_dir / "vae_ceiling.json").write_text(json.dumps(ceiling, indent=1) + "\n")
         print("train_toy: the VAE's reconstructions, scored as clips (the ceiling of any generated clip): "
               + ", ".join(f"{name} {value:.3f}" for name, value in ceiling.items())

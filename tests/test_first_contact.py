@@ -138,7 +138,7 @@ def test_the_quickstart_prints_its_own_lines_and_no_loading_bars(workdir, tmp_pa
     # transformers 5) unless told not to
     out = tmp_path / "out"
     result = run_here(["predict", "-c", ROOT / "configs" / "toy_samg.yaml", "--output_dir", out, "--data.prompts",
-                       "[a red circle moving right over blue stripes]", *FAST], cwd=workdir)
+                       "[a red circle moving right and a blue square staying still over green stripes]", *FAST], cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stderr.replace("\r", "\n").splitlines() if line.strip()]
     assert lines[0] == f"samg-video: rendering 1 clips into {out}" and lines[-1].startswith("samg-video: done")

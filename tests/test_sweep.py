@@ -47,7 +47,8 @@ def test_sweep_of_the_toy_model_renders_each_setting_and_writes_the_report_and_a
     # each setting renders in a real process, through python -m samg_video, as for a user; the sweep's own
     # process boundary (its exit status): test_a_bad_setting_stops_the_sweep_with_nothing_written
     out = tmp_path / "sweep"
-    prompts = ["a red circle moving right over blue stripes", "a cyan square staying still on a plain red background"]
+    prompts = ["a red circle moving right and a blue square staying still over green stripes",
+               "a cyan square staying still and a white circle moving left on a plain red background"]
     monkeypatch.chdir(workdir)
     for name, value in cli_env().items():
         monkeypatch.setenv(name, value)

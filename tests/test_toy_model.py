@@ -104,6 +104,7 @@ def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyon
 
 
 def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(tmp_path, monkeypatch, capsys):
+    import json
     import subprocess
     import sys
     from pathlib import Path
@@ -113,11 +114,12 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
 
     root = Path(__file__).resolve().parent.parent
     config = tmp_path / "train.yaml"
-    config.write_text(f"seed: 0\noutput_dir: {tmp_path / 'model'}\nlog_dir: {tmp_path / 'logs'}\n"
+    config.write_text(f"seed: 0\noutput_dir: {tmp_path / 'model'}\nlog_dir: {tmp_path / 'logs'}\nceiling_clips: 4\n"
                       "vae: {steps: 2, batch_size: 2, learning_rate: 1.0e-3, kl_weight: 1.0e-6}\n"
                       "vae_refine: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, object_weight: 4.0, l1_weight: 1.0}\n"
                       "transformer: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, warmup_steps: 1, "
-                      "ema_decay: 0.9, empty_prompt_fraction: 0.15, caption_noise: 0.15, pool_size: 8}\n"
+                      "ema_decay: 0.9, empty_prompt_fraction: 0.15, caption_noise: 0.15, binding_noise: 0.2, "
+                      "pool_size: 8}\n"
                       "transformer_more: {steps: 2, learning_rate: 2.0e-4}\n")
 
     def train(*options: str) -> subprocess.CompletedProcess:
@@ -136,6 +138,9 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
     printed = train_here()
     assert printed.strip().splitlines()[-1].startswith("train_toy: done in")
     assert (tmp_path / "logs" / "training_curves.png").is_file()
+    ceiling = json.loads((tmp_path / "logs" / "vae_ceiling.json").read_text())
+    assert 0.0 <= ceiling["world_adherence"] <= 1.0 and "texture_fidelity" in ceiling
+    assert "the VAE's reconstructions" in printed
     for stage in ("vae", "vae_refine", "transformer", "transformer_more"):
         assert (tmp_path / "logs" / stage / "version_0" / "metrics.csv").is_file()
     pipeline = CogVideoXPipeline.from_pretrained(tmp_path / "model", use_safetensors=True)

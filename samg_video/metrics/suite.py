@@ -14,15 +14,33 @@ import numpy as np
 import torch
 
 from samg_video.errors import ConfigurationError
-from samg_video.metrics.clip_score import DEFAULT_CLIP_MODEL, CLIPScorer, locate_clip_model
+from samg_video.metrics.clip_score import (
+    DEFAULT_CLIP_MODEL,
+    CLIPScorer,
+    locate_clip_model,
+)
 from samg_video.metrics.colour import COLOUR_METRICS, colour_metrics
 from samg_video.metrics.flicker import temporal_flickering
-from samg_video.metrics.flow import DIS_PRESETS, FLOW_BACKENDS, locate_raft_weights, make_flow_backend
+from samg_video.metrics.flow import (
+    DIS_PRESETS,
+    FLOW_BACKENDS,
+    locate_raft_weights,
+    make_flow_backend,
+)
 from samg_video.metrics.frames import MetricResult, check_frames
-from samg_video.metrics.temporal_lpips import LPIPS_NETS, TemporalLPIPS, trunk_weights_url
+from samg_video.metrics.temporal_lpips import (
+    LPIPS_NETS,
+    TemporalLPIPS,
+    trunk_weights_url,
+)
 from samg_video.metrics.warping_error import warping_error
 from samg_video.metrics.weights import locate_weights
-from samg_video.metrics.world import TEXTURE_METRICS, WORLD_METRICS, applicable_texture_metrics, world_metrics
+from samg_video.metrics.world import (
+    TEXTURE_METRICS,
+    WORLD_METRICS,
+    applicable_texture_metrics,
+    world_metrics,
+)
 from samg_video.world.scenes import parse_prompt
 
 log = logging.getLogger(__name__)

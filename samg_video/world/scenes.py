@@ -102,6 +102,13 @@ class Scene:
     def parameters(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> Scene:
+        """The scene whose ``parameters()`` these are."""
+        objects = tuple(SceneObject(**obj) for obj in parameters["objects"])
+        return cls(objects=objects, background=parameters["background"],
+                   background_colour=parameters["background_colour"])
+
     @property
     def texture_scale(self) -> str | None:
         """"fine" (one latent cell), "coarse" (two), or None for a plain background."""
