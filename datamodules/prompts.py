@@ -29,6 +29,7 @@ from samg_video.errors import ConfigurationError
 from samg_video.files.clip_ids import clip_id, stable_suffix
 from samg_video.files.json_text import json_lines
 from samg_video.files.run_files import RESERVED_IDS
+from samg_video.parallel.groups import FollowerStream, follows_its_group
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,8 @@ class PromptDataModule(LightningDataModule):
 
     The list is cut into batches of ``batch_size`` consecutive clips; under DDP, rank ``r`` renders batches
     ``r, r + world_size, ...``: each clip exactly once, a rank possibly none, and a clip's batch-mates are
-    the same for any number of ranks.
+    the same for any number of ranks. With CFG-parallel (``model.cfg_parallel: 2``) the pairs of ranks
+    share them so, pair ``p`` of ``P`` taking batches ``p, p + P, ...``.
     ``num_shards`` / ``shard_index`` split a long list between independent jobs (e.g. a SLURM array),
     the whole list being read and validated in each.
 
@@ -209,6 +211,9 @@ class PromptDataModule(LightningDataModule):
         # batches are made from the whole list and then shared out, so which clips share a pipeline call
         # does not depend on the number of ranks; items carry text, not tensors
         batches = [self.items[i:i + self.batch_size] for i in range(0, len(self.items), self.batch_size)]
+        if follows_its_group(self.trainer):  # CFG- or context-parallel: the group's leader hands this rank its batches
+            return DataLoader(FollowerStream(self.trainer.lightning_module.group_state), batch_size=None,
+                              collate_fn=list)
         share = rank_share(batches, self.trainer)
         mine = [batches[i] for i in share] if share is not None else batches
         return DataLoader(BatchStream(mine, self.more_batches), batch_size=None, collate_fn=list)

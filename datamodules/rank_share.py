@@ -30,7 +30,12 @@ class RankShare(DistributedSampler):
 
 
 def rank_share(dataset: Sized, trainer: Any) -> RankShare | None:
-    """The sampler for this rank when ``trainer`` runs several ranks, else None (plain order)."""
+    """The sampler for this rank when ``trainer`` runs several ranks, else None (plain order). With
+    CFG- or context-parallel the groups of ranks share the items as ranks do
+    (``samg_video.parallel.groups``)."""
     if trainer is None or trainer.world_size <= 1:
         return None
-    return RankShare(dataset, trainer.world_size, trainer.global_rank)
+    from samg_video.parallel.groups import clip_share_position
+
+    index, count = clip_share_position(trainer)
+    return RankShare(dataset, count, index) if count > 1 else None

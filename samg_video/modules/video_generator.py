@@ -15,6 +15,10 @@ from samg_video.families import DTYPES, get_family, resolve_source
 from samg_video.guidance.base import Guidance
 from samg_video.guided_pipelines import apply_guidance
 from samg_video.modules.nonfinite import NonFiniteWatch, nonfinite_reason
+from samg_video.parallel.branches import enable_branch_hook
+from samg_video.parallel.context import check_context_parallel_device, enable_context_parallel
+from samg_video.parallel.options import check_parallel_options
+from samg_video.parallel.groups import GroupState, follows_its_group, make_rank_groups, receive_batch, send_batch
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,17 @@ class VideoGenerator(LightningModule):
         enable_model_cpu_offload: keep each component on the CPU until it runs (large models on small GPUs).
         vae_tiling: decode the latents in tiles to save memory.
         vae_slicing: decode one clip of the batch at a time to save memory.
+        cfg_parallel: 2 runs the ranks in pairs, each pair rendering its clips together: one rank computes
+            the unconditional branch, the other the conditional one, and both combine the all-gathered
+            predictions (``trainer.devices`` x nodes must be even). 1 (default): each rank renders its
+            own clips. For the families whose pipeline computes both branches in one denoiser call.
+        context_parallel: N > 1 splits each denoiser call's sequence over N ranks with diffusers' context
+            parallelism (Ulysses attention), for the families whose diffusers transformer supports it,
+            on CUDA GPUs; groups of N ranks render their clips together, the groups split the clips.
+        guidance_cache_interval: k > 1 computes the unconditional branch only every k-th step inside
+            ``guidance_cache_window``, reusing the last ``cond - uncond`` in between (guidance, SAMG's map
+            too, then reads that delta). 1 (default): every step.
+        guidance_cache_window: ``[start, end]`` fractions of the sampling steps where the cache applies.
     """
 
     def __init__(
@@ -91,6 +106,10 @@ class VideoGenerator(LightningModule):
         enable_model_cpu_offload: bool = False,
         vae_tiling: bool = False,
         vae_slicing: bool = False,
+        cfg_parallel: int = 1,
+        context_parallel: int = 1,
+        guidance_cache_interval: int = 1,
+        guidance_cache_window: tuple[float, float] = (0.0, 1.0),
     ):
         super().__init__()
         if not isinstance(guidance, Guidance):
@@ -122,6 +141,12 @@ class VideoGenerator(LightningModule):
         elif not isinstance(self.fps, int) or self.fps < 1:
             raise ConfigurationError(f"model.fps={fps!r} is not valid; it must be a whole number >= 1")
         self.family.check_request(self.source, self.height, self.width, self.num_frames)
+        check_parallel_options(self.family, cfg_parallel, context_parallel, guidance_cache_interval,
+                               guidance_cache_window)
+        self.cfg_parallel, self.context_parallel = cfg_parallel, context_parallel
+        self.guidance_cache_interval = guidance_cache_interval
+        self.guidance_cache_window = tuple(guidance_cache_window)
+        self.group_state: GroupState | None = None
 
         self.guidance = guidance
         self.source_name = source
@@ -135,6 +160,22 @@ class VideoGenerator(LightningModule):
         self.vae_slicing = vae_slicing
         self.pipeline: Any = None
         self.failed_batches_in_a_row = 0
+
+    # ---- ranks ---------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        """Every rank, once the process group is up: the groups of ranks that render clips together (pairs
+        of CFG-parallel, groups of context parallelism), made by all ranks together."""
+        if self.cfg_parallel == 1 and self.context_parallel == 1:
+            return
+        world = self.trainer.world_size
+        group = max(self.cfg_parallel, self.context_parallel)
+        option = "cfg_parallel" if self.cfg_parallel > 1 else "context_parallel"
+        if world < group or world % group:
+            raise ConfigurationError(f"model.{option}={group} needs a number of ranks (trainer.devices x "
+                                     f"trainer.num_nodes) that is a multiple of {group}; this run has {world}")
+        if self.context_parallel > 1:
+            check_context_parallel_device(self.trainer.strategy.root_device)
+        self.group_state = GroupState(make_rank_groups(group))
 
     # ---- loading -------------------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -162,6 +203,11 @@ class VideoGenerator(LightningModule):
         if self.vae_slicing:
             pipeline.vae.enable_slicing()
         apply_guidance(pipeline, self.guidance)
+        if self.cfg_parallel > 1 or self.guidance_cache_interval > 1:
+            enable_branch_hook(pipeline, self.group_state.group if self.cfg_parallel > 1 else None,
+                               self.guidance_cache_interval, self.guidance_cache_window)
+        if self.context_parallel > 1:
+            enable_context_parallel(pipeline, self.context_parallel)
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
         offload = self.enable_model_cpu_offload and device.type != "cpu"
         if self.enable_model_cpu_offload and not offload:
@@ -269,7 +315,30 @@ class VideoGenerator(LightningModule):
         return clips
 
     def predict_step(self, batch: list[dict[str, Any]], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
-        return self.render(batch)
+        state = self.group_state
+        if state is None:
+            return self.render(batch)
+        if not follows_its_group(self.trainer):
+            send_batch(batch, state.group)  # the clips this rank claimed: its group renders them with it
+            try:
+                return self.render(batch)
+            except RunStopped:
+                send_batch(None, state.group)  # the followers stop waiting for batches
+                state.leader_done = True
+                raise
+        if state.leader_done:  # a placeholder the loader fetched ahead
+            return []
+        leaders_batch = receive_batch(state.group)
+        if leaders_batch is None:
+            state.leader_done = True
+            return []
+        self.render(leaders_batch)  # computed with the leader, which keeps and writes the clips
+        return []
+
+    def on_predict_epoch_end(self) -> None:
+        state = self.group_state
+        if state is not None and not follows_its_group(self.trainer) and not state.leader_done:
+            send_batch(None, state.group)  # after the last step: the followers' streams end
 
     def clip_settings(self) -> dict[str, Any]:
         """The fields every clip's JSON shares in this run; a re-run resumes only clips that match them."""
@@ -285,4 +354,8 @@ class VideoGenerator(LightningModule):
             "num_inference_steps": self.num_inference_steps,
             "dtype": self.dtype_name,
             "variant": self.variant,
+            # only where set: a clip made without the cache is the clip it always was, and resumes so
+            **({"guidance_cache_interval": self.guidance_cache_interval,
+                "guidance_cache_window": list(self.guidance_cache_window)}
+               if self.guidance_cache_interval > 1 else {}),
         }
