@@ -245,8 +245,11 @@ def plot(runs: list[dict[str, Any]], metrics: list[str], out_dir: Path, curves: 
 
 
 def cfg_scale(summary: dict[str, Any]) -> float | None:
-    """The scale of a run rendered with plain CFG, else None."""
+    """The scale of a run rendered with plain CFG (every step's unconditional branch computed), else None."""
     guidance = summary.get("guidance")
+    model = summary.get("model")
+    if isinstance(model, dict) and (model.get("guidance_cache_interval") or 1) > 1:
+        return None  # cached guidance is a setting to place against CFG's front, not a point of it
     if isinstance(guidance, dict) and str(guidance.get("class_path", "")).rsplit(".", 1)[-1] == "CFG":
         scale = (guidance.get("init_args") or {}).get("scale")
         return float(scale) if isinstance(scale, (int, float)) else None
