@@ -49,12 +49,11 @@ def experiment_prompts(count: int) -> list[str]:
 
     if count > DISTINCT_PROMPTS:
         raise ValueError(f"the world has {DISTINCT_PROMPTS} distinct prompts, not {count}")
-    prompts: list[str] = []
+    prompts: dict[str, None] = {}  # in the order drawn
     for scene in scene_stream(PROMPT_SEED):
-        if scene.prompt() not in prompts:
-            prompts.append(scene.prompt())
+        prompts.setdefault(scene.prompt())
         if len(prompts) == count:
-            return prompts
+            return list(prompts)
     raise AssertionError("unreachable: the stream is endless")
 
 

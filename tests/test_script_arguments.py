@@ -50,8 +50,8 @@ CASES = {
                                                          "--output_dir", t / "sweep", "--prompts", t / "nope.txt"],
                                      "sweep: error: --prompts {t}/nope.txt: no such file"),
     # toy_experiment
-    "toy: more prompts than the world has": ("toy_experiment", lambda t: ["--prompts", "100000", "--output_dir", t / "x"],
-                                             f"toy_experiment: error: argument --prompts: 100000 is not valid; it must "
+    "toy: more prompts than the world has": ("toy_experiment", lambda t: ["--prompts", "300000", "--output_dir", t / "x"],
+                                             f"toy_experiment: error: argument --prompts: 300000 is not valid; it must "
                                              f"be from 1 to {DISTINCT_PROMPTS}"),
     "toy: no prompts": ("toy_experiment", lambda t: ["--prompts", "0", "--output_dir", t / "x"],
                         "toy_experiment: error: argument --prompts: 0 is not valid"),
@@ -82,9 +82,18 @@ def test_a_bad_argument_is_refused_in_one_line_before_any_work(tmp_path, capsys,
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing made or changed
 
 
-def test_the_toy_experiment_prompts_stop_at_the_worlds_count():
+def test_the_toy_experiment_prompts_are_distinct_and_stop_at_the_worlds_count():
+    import itertools
+
+    from samg_video.world.scenes import BACKGROUNDS, MOTIONS, PALETTE, SHAPES
+
     experiment = load_script("toy_experiment")
-    assert len(set(experiment.experiment_prompts(DISTINCT_PROMPTS))) == DISTINCT_PROMPTS == 2520
-    with pytest.raises(ValueError, match="the world has 2520 distinct prompts, not 2521"):
+    prompts = experiment.experiment_prompts(500)
+    assert len(set(prompts)) == 500 and prompts == experiment.experiment_prompts(500)  # a fixed set
+    # the count, by enumeration: two objects of different colours and shapes, a background of a third colour
+    stated = sum(1 for c1, c2, b in itertools.product(PALETTE, repeat=3) if len({c1, c2, b}) == 3
+                 for s1, s2 in itertools.product(SHAPES, repeat=2) if s1 != s2)
+    assert DISTINCT_PROMPTS == stated * len(MOTIONS) ** 2 * len(BACKGROUNDS) == 252000
+    with pytest.raises(ValueError, match="the world has 252000 distinct prompts, not 252001"):
         experiment.experiment_prompts(DISTINCT_PROMPTS + 1)
     assert (ROOT / "scripts" / "toy_experiment.py").is_file()
