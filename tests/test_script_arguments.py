@@ -57,6 +57,11 @@ CASES = {
                         "toy_experiment: error: argument --prompts: 0 is not valid"),
     "toy: --output_dir is a file": ("toy_experiment", lambda t: ["--output_dir", t / "file"],
                                     "toy_experiment: error: --output_dir {t}/file is a file, not a folder"),
+    # cache_experiment
+    "cache: --output_dir is a file": ("cache_experiment", lambda t: ["--output_dir", t / "file"],
+                                      "cache_experiment: error: --output_dir {t}/file is a file, not a folder"),
+    "cache: no seeds": ("cache_experiment", lambda t: ["--videos_per_prompt", "0", "--output_dir", t / "x"],
+                        "cache_experiment: error: argument --videos_per_prompt: 0 is not valid"),
     # contact_sheet
     "sheet: --out is a folder": ("contact_sheet", lambda t: [t / "a", t / "b", "--out", t / "a"],
                                  "contact_sheet: error: --out {t}/a is a folder; give a .png file"),
