@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(SCRIPTS))
     from toy_experiment import experiment_prompts
 
-    from samg_video.cli.script_args import ScriptParser, output_folder_problem, whole_number
+    from samg_video.cli.script_args import (
+        ScriptParser,
+        output_folder_problem,
+        whole_number,
+    )
     from samg_video.world.scenes import DISTINCT_PROMPTS
 
     parser = ScriptParser(prog="cache_experiment", description=__doc__.split("\n\n")[0])

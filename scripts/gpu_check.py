@@ -77,7 +77,10 @@ def worker(rank: int, world: int, args, store: str, queue) -> None:
     import torch.distributed as dist
 
     from samg_video.parallel.branches import disable_branch_hook, enable_branch_hook
-    from samg_video.parallel.context import CONTEXT_PARALLEL_FAMILIES, enable_context_parallel
+    from samg_video.parallel.context import (
+        CONTEXT_PARALLEL_FAMILIES,
+        enable_context_parallel,
+    )
 
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", init_method=f"file://{store}", rank=rank, world_size=world,

@@ -17,7 +17,9 @@ all through ``scripts/sweep.py`` (so through the CLI, one folder per setting, re
 (``OUTPUT_DIR/report/report.md``) puts world adherence against the artifacts: colour beyond the palette,
 clipped fraction, texture fidelity at each texture scale, warping error and flicker, with 95 % intervals,
 the trade-off plots and every setting placed against CFG's Pareto front (paired bootstrap over prompts,
-Holm's correction).
+Holm's correction). ``OUTPUT_DIR/regime.md`` (also printed) gives CFG's curve scale against scale,
+paired, with the verdict on CFG 6 - CFG 3: whether the world has the regime of real models, where
+adherence still rises past a scale of 3 while the artifacts grow.
 
 Arguments it does not know go to every render (``--model.num_inference_steps 10``).
 """
@@ -89,7 +91,57 @@ def main(argv: list[str] | None = None) -> int:
                "--data.batch_size", "16", *extra]
     print(f"toy_experiment: {args.prompts} prompts x {args.videos_per_prompt} seeds x {len(settings())} settings "
           f"into {args.output_dir}", file=sys.stderr, flush=True)
-    return subprocess.run(command).returncode
+    status = subprocess.run(command, check=False).returncode
+    if status == 0:
+        regime = regime_report(args.output_dir)
+        (args.output_dir / "regime.md").write_text(regime)
+        print(regime, end="")
+    return status
+
+
+REGIME_PAIRS = (("1", "2"), ("2", "3"), ("3", "4.5"), ("4.5", "6"), ("3", "6"), ("6", "7.5"), ("7.5", "10"),
+                ("10", "15"), ("3", "10"))
+
+
+def regime_report(output_dir: Path) -> str:
+    """CFG's curve in the world: adherence and each artifact, scale against scale, paired by prompt and seed
+    with 95 % Student-t intervals. The world has the regime of real models when adherence still rises from
+    3 to 6 (the interval of CFG 6 - CFG 3 above 0) while the artifacts grow from 3 to 10."""
+    from samg_video.files.records import read_records
+    from samg_video.metrics.statistics import paired_difference
+
+    def records(scale: str) -> dict[tuple, dict]:
+        found = read_records(output_dir / f"cfg_{scale}" / "metrics.jsonl").records.values()
+        return {(record.get("prompt"), record.get("seed")): record for record in found}
+
+    runs = {scale: records(scale) for scale in CFG_SCALES}
+    lines = ["# CFG's curve on the toy world", "",
+             "Paired by prompt and seed; mean difference (later scale minus earlier) with its 95 % interval.", "",
+             "| scales | " + " | ".join((ALIGNMENT,) + ARTIFACTS) + " |", "|---" * (len(ARTIFACTS) + 2) + "|"]
+    verdict = None
+    for low, high in REGIME_PAIRS:
+        keys = sorted(set(runs[low]) & set(runs[high]), key=str)
+        cells = []
+        for metric in (ALIGNMENT,) + ARTIFACTS:
+            pairs = [(runs[low][k].get(metric), runs[high][k].get(metric)) for k in keys]
+            pairs = [(a, b) for a, b in pairs if isinstance(a, (int, float)) and isinstance(b, (int, float))]
+            difference = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+            if difference["ci_low"] is None:
+                cells.append("n/a")
+                continue
+            cells.append(f"{difference['mean']:+.4g} [{difference['ci_low']:+.4g}, {difference['ci_high']:+.4g}] "
+                         f"(n={difference['count']})")
+            if (low, high, metric) == ("3", "6", ALIGNMENT):
+                verdict = difference
+        lines.append(f"| CFG {high} - CFG {low} | " + " | ".join(cells) + " |")
+    if verdict is not None:
+        rises = verdict["ci_low"] > 0
+        lines += ["", f"Adherence CFG 6 - CFG 3: {verdict['mean']:+.4f} [{verdict['ci_low']:+.4f}, "
+                      f"{verdict['ci_high']:+.4f}]: " + ("it still rises past 3, the interval above 0: the regime "
+                                                          "of real models." if rises else
+                                                          "the interval is not above 0: adherence does not "
+                                                          "rise past 3 here.")]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

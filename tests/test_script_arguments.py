@@ -102,3 +102,20 @@ def test_the_toy_experiment_prompts_are_distinct_and_stop_at_the_worlds_count():
     with pytest.raises(ValueError, match="the world has 252000 distinct prompts, not 252001"):
         experiment.experiment_prompts(DISTINCT_PROMPTS + 1)
     assert (ROOT / "scripts" / "toy_experiment.py").is_file()
+
+
+def test_the_regime_report_pairs_cfg_scales_by_prompt_and_seed(tmp_path):
+    experiment = load_script("toy_experiment")
+    adherence = {"3": [0.5, 0.6, 0.7, 0.8], "6": [0.6, 0.8, 0.7, 0.9]}
+    for scale in experiment.CFG_SCALES:
+        folder = tmp_path / f"cfg_{scale}"
+        folder.mkdir()
+        values = adherence.get(scale, [0.5] * 4)
+        lines = [{"id": f"c{i}", "prompt": f"p{i}", "seed": i, "world_adherence": v, "palette_overshoot": float(scale)}
+                 for i, v in enumerate(values)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines[::-1]))
+    report = experiment.regime_report(tmp_path)
+    # by hand: differences 0.1, 0.2, 0, 0.1; sd 0.0816; t(0.975, 3) = 3.182; half width 0.1299
+    assert "Adherence CFG 6 - CFG 3: +0.1000 [-0.0299, +0.2299]: the interval is not above 0" in report
+    row = next(line for line in report.splitlines() if line.startswith("| CFG 10 - CFG 3 |"))
+    assert "+7 [+7, +7] (n=4)" in row  # overshoot 10 - 3 on every clip; matched though written in another order

@@ -45,7 +45,9 @@ class BranchHook:
 
     def __init__(self, pipeline: Any, pair: Any = None, cache_interval: int = 1,
                  cache_window: tuple[float, float] = (0.0, 1.0)):
-        from samg_video.guided_pipelines import StepCounter  # the guidance hook's own step numbering
+        from samg_video.guided_pipelines import (
+            StepCounter,  # the guidance hook's own step numbering
+        )
 
         check_cache_options(cache_interval, cache_window)
         if pair is not None and cache_interval > 1:
@@ -100,7 +102,7 @@ class BranchHook:
 
     def after(self, module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> Any:
         prediction = output[0] if isinstance(output, tuple) else output.sample
-        doubled, half = self._call
+        _, half = self._call
         if half is None:
             whole = prediction
             if self.cache_interval > 1:
