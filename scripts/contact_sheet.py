@@ -91,19 +91,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def world_clip(prompt: str, frames_like: np.ndarray) -> np.ndarray:
-    """The synthetic world's own clip of ``prompt``, its object at the frame centre mid-clip; grey if the
-    prompt is not of the world."""
-    from dataclasses import replace
-
-    from samg_video.world.scenes import parse_prompt, render
+    """The synthetic world's own clip of ``prompt``, its objects placed as the world places them (a fixed
+    draw: the prompt does not say where they are); grey if the prompt is not of the world."""
+    from samg_video.world.scenes import parse_prompt, placed, render
 
     scene = parse_prompt(prompt)
     count, height, width = frames_like.shape[:3]
     if scene is None or height != width:
         return np.full_like(frames_like, 128)
-    middle = replace(scene, x=width / 2, y=height / 2).centre((count - 1) / 2)
-    start = replace(scene, x=width / 2 - (middle[0] - width / 2), y=height / 2 - (middle[1] - height / 2))
-    return render(start, size=width, frames=count)
+    return render(placed(scene, np.random.default_rng(0), size=width, frames=count), size=width, frames=count)
 
 
 if __name__ == "__main__":

@@ -192,3 +192,13 @@ def test_suite_gives_world_metrics_of_foreign_prompts_and_other_textures_as_null
     record = suite(render(fine), fine.prompt())
     assert record["texture_fidelity"] == pytest.approx(1.0) and record["texture_fidelity_coarse"] is None
     assert record["null_reasons"]["texture_fidelity_coarse"] == "the prompt's texture is fine"
+
+
+def test_the_contact_sheets_world_clip_shows_the_prompt():
+    from cli_runs import load_script
+
+    sheet = load_script("contact_sheet")
+    for scene in scene_set(20, 8):
+        clip = sheet.world_clip(scene.prompt(), np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8))
+        assert world_metrics(clip, scene.prompt())["world_all_correct"].value == 1.0
+    assert (sheet.world_clip("a red panda", np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)) == 128).all()

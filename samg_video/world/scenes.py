@@ -144,12 +144,19 @@ def random_scene(rng: np.random.Generator, size: int = SIZE, frames: int = FRAME
     shapes = [str(s) for s in rng.permutation(list(SHAPES))[:OBJECTS]]
     motions = [MOTIONS[rng.integers(len(MOTIONS))] for _ in range(OBJECTS)]
     background = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
+    objects = tuple(SceneObject(colour, shape, motion) for colour, shape, motion in zip(colours, shapes, motions))
+    return placed(Scene(objects=objects, background=background, background_colour=colours[OBJECTS]), rng, size, frames)
+
+
+def placed(scene: Scene, rng: np.random.Generator, size: int = SIZE, frames: int = FRAMES) -> Scene:
+    """``scene`` with its objects' start positions drawn so that they stay whole in the frame and never touch."""
     for _ in range(10_000):  # rejection: every pair of motions has room on a 32-pixel frame
-        objects = tuple(SceneObject(colour, shape, motion, *_place(rng, motion, size, frames))
-                        for colour, shape, motion in zip(colours, shapes, motions))
-        if _apart(objects[0], objects[1], frames):
-            return Scene(objects=objects, background=background, background_colour=colours[OBJECTS])
-    raise ValueError(f"no room for two {OBJECT_SIDE}-pixel objects moving {motions} on a {size}-pixel frame")
+        objects = tuple(replace(obj, x=x, y=y) for obj in scene.objects
+                        for x, y in [_place(rng, obj.motion, size, frames)])
+        if all(_apart(a, b, frames) for i, a in enumerate(objects) for b in objects[i + 1:]):
+            return replace(scene, objects=objects)
+    motions = [obj.motion for obj in scene.objects]
+    raise ValueError(f"no room for {len(motions)} {OBJECT_SIDE}-pixel objects moving {motions} on a {size}-pixel frame")
 
 
 def miscaption(scene: Scene, rng: np.random.Generator, rate: float, swap_rate: float = 0.0) -> Scene:
