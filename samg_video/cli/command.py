@@ -101,6 +101,9 @@ class SamgVideoCLI(LightningCLI):
     def before_predict(self) -> None:
         from samg_video.callbacks import ClipMetrics, ClipWriter, StopOnSignal
 
+        check_ranks = getattr(self.model, "check_ranks", None)
+        if check_ranks is not None:  # before the writer makes the output folder
+            check_ranks(self.trainer.world_size, self.trainer.strategy.root_device)
         if not self._callbacks(StopOnSignal):
             self.trainer.callbacks.append(StopOnSignal())
         config = self.config[self.subcommand]

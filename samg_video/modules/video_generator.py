@@ -167,15 +167,20 @@ class VideoGenerator(LightningModule):
         of CFG-parallel, groups of context parallelism), made by all ranks together."""
         if self.cfg_parallel == 1 and self.context_parallel == 1:
             return
-        world = self.trainer.world_size
+        self.check_ranks(self.trainer.world_size, self.trainer.strategy.root_device)
+        group = max(self.cfg_parallel, self.context_parallel)
+        self.group_state = GroupState(make_rank_groups(group))
+
+    def check_ranks(self, world: int, device: torch.device) -> None:
+        """Refuse a run whose rank count the groups of CFG- or context-parallel do not divide, or context
+        parallelism off CUDA (the CLI asks before anything is written)."""
         group = max(self.cfg_parallel, self.context_parallel)
         option = "cfg_parallel" if self.cfg_parallel > 1 else "context_parallel"
-        if world < group or world % group:
+        if group > 1 and (world < group or world % group):
             raise ConfigurationError(f"model.{option}={group} needs a number of ranks (trainer.devices x "
                                      f"trainer.num_nodes) that is a multiple of {group}; this run has {world}")
         if self.context_parallel > 1:
-            check_context_parallel_device(self.trainer.strategy.root_device)
-        self.group_state = GroupState(make_rank_groups(group))
+            check_context_parallel_device(device)
 
     # ---- loading -------------------------------------------------------------------------------
     def configure_model(self) -> None:
