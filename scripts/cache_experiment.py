@@ -24,9 +24,6 @@ CONFIG = SCRIPTS.parent / "configs" / "toy_samg.yaml"
 METHODS = {"cfg": ("samg_video.guidance.CFG", {"scale": "6"}, "cfg_6"),
            "samg": ("samg_video.guidance.SAMG", {"w_min": "4.5", "w_max": "10"}, "samg_4.5_10")}
 INTERVALS = (1, 2, 3)
-ALIGNMENT = "world_adherence"
-ARTIFACTS = ("palette_overshoot", "clipped_fraction", "texture_fidelity_fine", "texture_fidelity_coarse",
-             "warping_error", "flicker")
 
 
 def render(folder: Path, prompts: Path, guidance: str, arguments: dict[str, str], interval: int,
@@ -43,27 +40,10 @@ def render(folder: Path, prompts: Path, guidance: str, arguments: dict[str, str]
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(SCRIPTS))
-    from toy_experiment import experiment_prompts
+    import toy_experiment
 
-    from samg_video.cli.script_args import (
-        ScriptParser,
-        output_folder_problem,
-        whole_number,
-    )
-    from samg_video.world.scenes import DISTINCT_PROMPTS
-
-    parser = ScriptParser(prog="cache_experiment", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", type=Path, default=Path("outputs/cache_experiment"))
-    parser.add_argument("--prompts", type=whole_number(1, DISTINCT_PROMPTS), default=64,
-                        help=f"distinct prompts, from 1 to the world's {DISTINCT_PROMPTS}")
-    parser.add_argument("--videos_per_prompt", type=whole_number(1), default=2, help="seeds per prompt (at least 1)")
-    args, extra = parser.parse_known_args(argv)
-    problem = output_folder_problem(args.output_dir, "--output_dir")
-    if problem:
-        parser.refuse(problem)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    prompts = args.output_dir / "prompts.txt"
-    prompts.write_text("\n".join(experiment_prompts(args.prompts)) + "\n")
+    args, extra, prompts = toy_experiment.prepare_run("cache_experiment", __doc__.split("\n\n")[0],
+                                       Path("outputs/cache_experiment"), argv)
     runs = len(METHODS) * len(INTERVALS)
     print(f"cache_experiment: {args.prompts} prompts x {args.videos_per_prompt} seeds x {runs} runs into "
           f"{args.output_dir}", file=sys.stderr, flush=True)
@@ -75,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             folders.append(folder)
         report = args.output_dir / f"report_{method}"
         command = [sys.executable, str(SCRIPTS / "compare_runs.py"), *map(str, folders), "--out", str(report),
-                   "--alignment", ALIGNMENT, "--artifacts", *ARTIFACTS]
+                   "--alignment", toy_experiment.ALIGNMENT, "--artifacts", *toy_experiment.ARTIFACTS]
         if subprocess.run(command, check=False).returncode != 0:
             raise SystemExit(f"cache_experiment: error: the report {report} failed")
     print(f"cache_experiment: done; reports in {args.output_dir / 'report_cfg'} and {args.output_dir / 'report_samg'}")

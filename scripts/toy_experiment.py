@@ -29,6 +29,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent
 CONFIG = SCRIPTS.parent / "configs" / "toy_samg.yaml"
@@ -65,7 +66,10 @@ def settings() -> list[str]:
     return [f"cfg:{scale}" for scale in CFG_SCALES] + samg + list(RIVALS)
 
 
-def main(argv: list[str] | None = None) -> int:
+def prepare_run(prog: str, description: str, default_dir: Path, argv: list[str] | None) -> tuple[Any, list[str], Path]:
+    """The toy experiments' shared command line (``--output_dir``, ``--prompts``, ``--videos_per_prompt``),
+    checked before any work; makes the output folder and writes the fixed prompts into it. Returns the
+    arguments, those it does not know (for every render) and the prompt file."""
     from samg_video.cli.script_args import (
         ScriptParser,
         output_folder_problem,
@@ -73,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from samg_video.world.scenes import DISTINCT_PROMPTS
 
-    parser = ScriptParser(prog="toy_experiment", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", type=Path, default=Path("outputs/toy_experiment"))
+    parser = ScriptParser(prog=prog, description=description)
+    parser.add_argument("--output_dir", type=Path, default=default_dir)
     parser.add_argument("--prompts", type=whole_number(1, DISTINCT_PROMPTS), default=64,
                         help=f"distinct prompts, from 1 to the world's {DISTINCT_PROMPTS}")
     parser.add_argument("--videos_per_prompt", type=whole_number(1), default=2, help="seeds per prompt (at least 1)")
@@ -85,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     prompts_file = args.output_dir / "prompts.txt"
     prompts_file.write_text("\n".join(experiment_prompts(args.prompts)) + "\n")
+    return args, extra, prompts_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra, prompts_file = prepare_run("toy_experiment", __doc__.split("\n\n")[0],
+                                            Path("outputs/toy_experiment"), argv)
     command = [sys.executable, str(SCRIPTS / "sweep.py"), "-c", str(CONFIG), "--guidance", *settings(),
                "--output_dir", str(args.output_dir), "--prompts", str(prompts_file), "--alignment", ALIGNMENT,
                "--artifacts", *ARTIFACTS, "--", "--data.videos_per_prompt", str(args.videos_per_prompt),
