@@ -4,11 +4,12 @@
 
 Stage ``vae`` trains the 3D VAE and saves it to ``<log_dir>/vae_model``; ``vae_refine`` goes on with the
 object's pixels weighted up and an L1 term (sharper edges); stage ``transformer`` loads that VAE,
-sets its latent scaling factor, trains the transformer and writes the whole pipeline to ``output_dir``
-with ``save_pretrained``. After the VAE's refinement, the world metrics of its reconstructions of
+sets its latent scaling factor, trains the transformer (and the text encoder with it, when
+``transformer.train_text_encoder``) and writes the whole pipeline to ``output_dir`` with
+``save_pretrained``. After the VAE's refinement, the world metrics of its reconstructions of
 ``ceiling_clips`` clips of the world are written to ``<log_dir>/vae_ceiling.json``: what no generated clip
-can beat. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/``
-(CSV); the curves are drawn to ``<log_dir>/training_curves.png``. Reproducible from ``seed``.
+can beat. Each stage shows a progress bar and logs its loss to ``<log_dir>/<stage>/`` (CSV); the curves
+are drawn to ``<log_dir>/training_curves.png``. Reproducible from ``seed``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ REQUIRED = {"seed": int, "output_dir": str, "log_dir": str, "ceiling_clips": int
             "vae_refine": {"steps": int, "batch_size": int, "learning_rate": float, "object_weight": float,
                            "l1_weight": float},
             "transformer": {"steps": int, "batch_size": int, "learning_rate": float, "warmup_steps": int,
-                            "ema_decay": float, "empty_prompt_fraction": float, "caption_noise": float, "binding_noise": float, "pool_size": int},
+                            "ema_decay": float, "empty_prompt_fraction": float, "caption_noise": float, "binding_noise": float, "pool_size": int,
+                            "train_text_encoder": bool},
             "transformer_more": {"steps": int, "learning_rate": float}}
 
 
-KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
+KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
 def read_config(path: str) -> dict:
@@ -55,7 +57,8 @@ def read_config(path: str) -> dict:
                 raise SystemExit(f"train_toy: error: {path}: {where}{key} is missing")
             if isinstance(kind, dict):
                 check(section[key], kind, f"{where}{key}.")
-            elif not isinstance(section[key], (int, float) if kind is float else kind) or isinstance(section[key], bool):
+            elif (not isinstance(section[key], (int, float) if kind is float else kind)
+                  or (kind is not bool and isinstance(section[key], bool))):
                 raise SystemExit(f"train_toy: error: {path}: {where}{key}={section[key]!r} must be "
                                  f"{KIND_NAMES[kind]}")
             elif kind in (int, float) and section[key] < 0:
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         options = config["transformer"]
         data = latent_pool(config["seed"] + 2)
         module = TransformerTraining(pipeline, options["learning_rate"], options["warmup_steps"], options["ema_decay"],
-                                     options["empty_prompt_fraction"], max_sequence_length=TOY_TEXT_TOKENS)
+                                     options["empty_prompt_fraction"], max_sequence_length=TOY_TEXT_TOKENS,
+                                     train_text_encoder=options["train_text_encoder"])
         trainer("transformer", options["steps"]).fit(module, train_dataloaders=data)
         pipeline.save_pretrained(output_dir, safe_serialization=True)
         print(f"train_toy: pipeline saved to {output_dir}", flush=True)
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         options, more = config["transformer"], config["transformer_more"]
         data = latent_pool(config["seed"] + 4)
         module = TransformerTraining(pipeline, more["learning_rate"], 1, options["ema_decay"],
-                                     options["empty_prompt_fraction"], max_sequence_length=TOY_TEXT_TOKENS)
+                                     options["empty_prompt_fraction"], max_sequence_length=TOY_TEXT_TOKENS,
+                                     train_text_encoder=options["train_text_encoder"])
         trainer("transformer_more", more["steps"]).fit(module, train_dataloaders=data)
         pipeline.save_pretrained(output_dir, safe_serialization=True)
         print(f"train_toy: pipeline trained further and saved to {output_dir}", flush=True)

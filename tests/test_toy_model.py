@@ -121,7 +121,7 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
                       "vae_refine: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, object_weight: 4.0, l1_weight: 1.0}\n"
                       "transformer: {steps: 2, batch_size: 2, learning_rate: 5.0e-4, warmup_steps: 1, "
                       "ema_decay: 0.9, empty_prompt_fraction: 0.15, caption_noise: 0.15, binding_noise: 0.2, "
-                      "pool_size: 8}\n"
+                      "pool_size: 8, train_text_encoder: true}\n"
                       "transformer_more: {steps: 2, learning_rate: 2.0e-4}\n")
 
     def train(*options: str) -> subprocess.CompletedProcess:
@@ -151,8 +151,8 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
 
     # every stage is seeded: the transformer stages run again alone give the same bytes as the whole run
     train_here("--stages", "transformer", "transformer_more", "--output_dir", str(tmp_path / "again"))
-    for part in ("transformer", "vae"):
-        weights = f"{part}/diffusion_pytorch_model.safetensors"
+    for part in ("transformer", "vae", "text_encoder"):
+        weights = f"{part}/{'model' if part == 'text_encoder' else 'diffusion_pytorch_model'}.safetensors"
         assert (tmp_path / "again" / weights).read_bytes() == (tmp_path / "model" / weights).read_bytes(), part
 
     config.write_text(config.read_text().replace("batch_size: 2, learning_rate: 1.0e-3", "batch_size: two, "
@@ -170,4 +170,8 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
     config.write_text(config.read_text().replace("batch_size: two", "batch_size: 2").replace("caption_noise: 0.15",
                                                                                              "caption_noise: 1.5"))
     with pytest.raises(SystemExit, match=r"transformer.caption_noise=1.5 must be in \[0, 1\]"):
+        read_config(str(config))
+    config.write_text(config.read_text().replace("caption_noise: 1.5", "caption_noise: 0.15")
+                      .replace("train_text_encoder: true", "train_text_encoder: 2"))
+    with pytest.raises(SystemExit, match=r"transformer.train_text_encoder=2 must be true or false"):
         read_config(str(config))

@@ -102,8 +102,11 @@ class CogVideoXFamily(ModelFamily):
 
     def build_toy_untrained(self, vocabulary: tuple[str, ...], seed: int = 0) -> Any:
         """The toy model's architecture with fresh weights, for training on the synthetic world: 32x32
-        pixels, 9 frames; a 3-block VAE (4x spatial, 4x temporal compression, 8 latent channels), so the
-        transformer sees 3 x 4 x 4 = 48 tokens; a frozen 1-layer T5 over the world's word vocabulary."""
+        pixels, 9 frames; a 3-block VAE (4x spatial, 4x temporal compression, 8 latent channels); a
+        transformer with patch size 1, so each of its 3 x 8 x 8 = 192 tokens is one latent cell (with patch
+        size 2, a 10-pixel object was one or two tokens and came out as a blob); a 1-layer T5 over the world's
+        word vocabulary, trained with the transformer. Each part is drawn from its own seed, so a change to
+        one leaves the others' initial weights as they were."""
         from diffusers import (
             AutoencoderKLCogVideoX,
             CogVideoXDDIMScheduler,
@@ -111,21 +114,23 @@ class CogVideoXFamily(ModelFamily):
             CogVideoXTransformer3DModel,
         )
 
+        tokenizer = word_tokenizer(vocabulary)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            tokenizer = word_tokenizer(vocabulary)
-            text_encoder = t5_encoder(width=TOY_TEXT_WIDTH, vocab_size=len(tokenizer)).requires_grad_(False)
-            transformer = CogVideoXTransformer3DModel(
-                num_attention_heads=4, attention_head_dim=32, in_channels=TOY_LATENT_CHANNELS,
-                out_channels=TOY_LATENT_CHANNELS, time_embed_dim=64, text_embed_dim=TOY_TEXT_WIDTH, num_layers=6,
-                sample_height=8, sample_width=8, sample_frames=9, patch_size=2,
-                temporal_compression_ratio=TEMPORAL_COMPRESSION, max_text_seq_length=TOY_TEXT_TOKENS,
-            )
             vae = AutoencoderKLCogVideoX(
                 in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 3,
                 up_block_types=("CogVideoXUpBlock3D",) * 3, block_out_channels=(16, 32, 32),
                 latent_channels=TOY_LATENT_CHANNELS, layers_per_block=1, norm_num_groups=4,
                 temporal_compression_ratio=TEMPORAL_COMPRESSION,
+            )
+            torch.manual_seed(seed + 1)
+            text_encoder = t5_encoder(width=TOY_TEXT_WIDTH, vocab_size=len(tokenizer)).requires_grad_(False)
+            torch.manual_seed(seed + 2)
+            transformer = CogVideoXTransformer3DModel(
+                num_attention_heads=4, attention_head_dim=32, in_channels=TOY_LATENT_CHANNELS,
+                out_channels=TOY_LATENT_CHANNELS, time_embed_dim=64, text_embed_dim=TOY_TEXT_WIDTH, num_layers=6,
+                sample_height=8, sample_width=8, sample_frames=9, patch_size=1,
+                temporal_compression_ratio=TEMPORAL_COMPRESSION, max_text_seq_length=TOY_TEXT_TOKENS,
             )
         return CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                                  scheduler=CogVideoXDDIMScheduler(  # as the released CogVideoX-2b

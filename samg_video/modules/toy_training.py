@@ -1,9 +1,9 @@
 """Training the toy CogVideoX on the synthetic world, in two stages with Lightning ``fit``:
 
 1. ``VAETraining``: the 3D VAE learns to reconstruct clips (MSE plus a small KL term).
-2. ``TransformerTraining``: with the VAE and the T5 text encoder frozen, the transformer learns
-   v-prediction on the VAE's latents under the pipeline's own scheduler, with an exponential moving
-   average of its weights (what is shipped). The latents come from a ``LatentPool``: a large sample of
+2. ``TransformerTraining``: with the VAE frozen, the transformer (and, optionally, the small T5 text
+   encoder with it) learns v-prediction on the VAE's latents under the pipeline's own scheduler, with an
+   exponential moving average of its weights (what is shipped). The latents come from a ``LatentPool``: a large sample of
    the world's stream encoded once, since encoding every batch anew took two thirds of each step.
 
 Both work on the stock diffusers modules of a ``CogVideoXPipeline``, so the result is saved with
@@ -95,7 +95,7 @@ def encode_latent_pool(vae: torch.nn.Module, batches: Iterable[dict[str, Any]], 
 
 
 class TransformerTraining(L.LightningModule):
-    """v-prediction training of a CogVideoX transformer inside ``pipeline``, everything else frozen.
+    """v-prediction training of a CogVideoX transformer inside ``pipeline``, the VAE frozen.
 
     Batches are ``LatentPool`` items; a share ``empty_prompt_fraction`` of their prompts is replaced by
     the empty prompt at each step, so that the model also learns the unconditional prediction that
@@ -104,36 +104,53 @@ class TransformerTraining(L.LightningModule):
     Args:
         pipeline: a ``CogVideoXPipeline`` whose VAE is trained and whose ``scaling_factor`` is set.
         learning_rate: AdamW learning rate (after a linear warm-up of ``warmup_steps``).
-        ema_decay: decay of the moving average of the weights copied into the transformer at the end.
+        ema_decay: decay of the moving average of the weights copied into the model at the end.
         empty_prompt_fraction: share of empty prompts, 0.1 to 0.2 is usual.
         max_sequence_length: text tokens, the transformer's ``max_text_seq_length``.
+        train_text_encoder: train the T5 encoder with the transformer. CogVideoX gives text tokens no
+            position of their own, so which colour goes with which shape can only come from the encoder;
+            a frozen random one mixes neighbouring words too little for the transformer to bind them.
     """
 
     def __init__(self, pipeline: Any, learning_rate: float = 5e-4, warmup_steps: int = 200, ema_decay: float = 0.999,
-                 empty_prompt_fraction: float = 0.15, max_sequence_length: int = 16):
+                 empty_prompt_fraction: float = 0.15, max_sequence_length: int = 16, train_text_encoder: bool = False):
         super().__init__()
         if not 0.0 <= empty_prompt_fraction < 1.0:
             raise ValueError(f"empty_prompt_fraction={empty_prompt_fraction!r} must be in [0, 1)")
         self.pipeline = pipeline
-        self.transformer = pipeline.transformer
+        self.train_text_encoder = train_text_encoder
         self.learning_rate, self.warmup_steps, self.max_sequence_length = learning_rate, warmup_steps, max_sequence_length
         self.empty_prompt_fraction = empty_prompt_fraction
         pipeline.vae.requires_grad_(False).eval()
-        pipeline.text_encoder.requires_grad_(False).eval()
-        self.average = AveragedModel(self.transformer, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+        pipeline.text_encoder.requires_grad_(train_text_encoder).train(train_text_encoder)
+        # what is trained, as one module: the optimiser and the moving average see both parts
+        self.trained = torch.nn.ModuleDict({"transformer": pipeline.transformer}
+                                           | ({"text_encoder": pipeline.text_encoder} if train_text_encoder else {}))
+        self.average = AveragedModel(self.trained, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
         self._embeddings: dict[str, torch.Tensor] = {}
+        self._token_ids: dict[str, torch.Tensor] = {}
         alphas = pipeline.scheduler.alphas_cumprod
         self.register_buffer("sqrt_alpha", alphas.sqrt().float(), persistent=False)
         self.register_buffer("sqrt_one_minus_alpha", (1 - alphas).sqrt().float(), persistent=False)
 
-    @torch.no_grad()
+    def token_ids(self, prompts: list[str]) -> torch.Tensor:
+        """The pipeline's own tokenisation (``_get_t5_prompt_embeds``), each prompt once."""
+        missing = [prompt for prompt in dict.fromkeys(prompts) if prompt not in self._token_ids]
+        if missing:
+            ids = self.pipeline.tokenizer(missing, padding="max_length", max_length=self.max_sequence_length,
+                                          truncation=True, add_special_tokens=True, return_tensors="pt").input_ids
+            self._token_ids.update(zip(missing, ids))
+        return torch.stack([self._token_ids[prompt] for prompt in prompts]).to(self.device)
+
     def embed(self, prompts: list[str]) -> torch.Tensor:
-        """T5 embeddings exactly as the pipeline computes them; the encoder is frozen, so each prompt once."""
+        """T5 embeddings exactly as the pipeline computes them (no attention mask, as CogVideoX's pipeline);
+        with the encoder frozen, each prompt's embedding is computed once."""
+        if self.train_text_encoder:
+            return self.pipeline.text_encoder(self.token_ids(prompts))[0]
         missing = [prompt for prompt in dict.fromkeys(prompts) if prompt not in self._embeddings]
         if missing:
-            embeddings, _ = self.pipeline.encode_prompt(missing, do_classifier_free_guidance=False,
-                                                        max_sequence_length=self.max_sequence_length,
-                                                        device=self.device, dtype=torch.float32)
+            with torch.no_grad():
+                embeddings = self.pipeline.text_encoder(self.token_ids(missing))[0]
             self._embeddings.update(zip(missing, embeddings))
         return torch.stack([self._embeddings[prompt] for prompt in prompts])
 
@@ -148,20 +165,21 @@ class TransformerTraining(L.LightningModule):
         a = self.sqrt_alpha[timesteps].view(-1, 1, 1, 1, 1)
         b = self.sqrt_one_minus_alpha[timesteps].view(-1, 1, 1, 1, 1)
         noisy, velocity = a * latents + b * noise, a * noise - b * latents  # the scheduler's add_noise, get_velocity
-        prediction = self.transformer(hidden_states=noisy, encoder_hidden_states=self.embed(prompts),
-                                      timestep=timesteps, return_dict=False)[0]
+        prediction = self.pipeline.transformer(hidden_states=noisy, encoder_hidden_states=self.embed(prompts),
+                                               timestep=timesteps, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(prediction, velocity)
         self.log("transformer/loss", loss, prog_bar=True)
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
-        self.average.update_parameters(self.transformer)
+        self.average.update_parameters(self.trained)
 
     def on_train_end(self) -> None:
-        self.transformer.load_state_dict(self.average.module.state_dict())
+        self.trained.load_state_dict(self.average.module.state_dict())
+        self.pipeline.text_encoder.requires_grad_(False).eval()
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.transformer.parameters(), lr=self.learning_rate, weight_decay=0.01)
+        optimizer = torch.optim.AdamW(self.trained.parameters(), lr=self.learning_rate, weight_decay=0.01)
         warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
 
