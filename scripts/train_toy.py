@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> None:
         trainer("transformer", options["steps"]).fit(module, train_dataloaders=data)
         pipeline.save_pretrained(output_dir, safe_serialization=True)
         print(f"train_toy: pipeline saved to {output_dir}", flush=True)
-    if "transformer_more" in args.stages:
+    if "transformer_more" in args.stages and config["transformer_more"]["steps"] == 0:
+        print("train_toy: transformer_more skipped (steps: 0)", flush=True)
+    elif "transformer_more" in args.stages:
         # more steps from the saved pipeline at a lower rate, the average restarted from its weights
         L.seed_everything(config["seed"] + 3, verbose=False)
         if not (output_dir / "model_index.json").is_file():

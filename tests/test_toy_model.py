@@ -155,6 +155,12 @@ def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(t
         weights = f"{part}/{'model' if part == 'text_encoder' else 'diffusion_pytorch_model'}.safetensors"
         assert (tmp_path / "again" / weights).read_bytes() == (tmp_path / "model" / weights).read_bytes(), part
 
+    # transformer_more with 0 steps is skipped: the pipeline the transformer stage saved is left as it was
+    config.write_text(config.read_text().replace("transformer_more: {steps: 2", "transformer_more: {steps: 0"))
+    saved = (tmp_path / "model" / "transformer" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert "transformer_more skipped (steps: 0)" in train_here("--stages", "transformer_more")
+    assert (tmp_path / "model" / "transformer" / "diffusion_pytorch_model.safetensors").read_bytes() == saved
+
     config.write_text(config.read_text().replace("batch_size: 2, learning_rate: 1.0e-3", "batch_size: two, "
                                                  "learning_rate: 1.0e-3"))
     result = train()
