@@ -128,29 +128,25 @@ class TransformerTraining(L.LightningModule):
                                            | ({"text_encoder": pipeline.text_encoder} if train_text_encoder else {}))
         self.average = AveragedModel(self.trained, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
         self._embeddings: dict[str, torch.Tensor] = {}
-        self._token_ids: dict[str, torch.Tensor] = {}
         alphas = pipeline.scheduler.alphas_cumprod
         self.register_buffer("sqrt_alpha", alphas.sqrt().float(), persistent=False)
         self.register_buffer("sqrt_one_minus_alpha", (1 - alphas).sqrt().float(), persistent=False)
 
-    def token_ids(self, prompts: list[str]) -> torch.Tensor:
-        """The pipeline's own tokenisation (``_get_t5_prompt_embeds``), each prompt once."""
-        missing = [prompt for prompt in dict.fromkeys(prompts) if prompt not in self._token_ids]
-        if missing:
-            ids = self.pipeline.tokenizer(missing, padding="max_length", max_length=self.max_sequence_length,
-                                          truncation=True, add_special_tokens=True, return_tensors="pt").input_ids
-            self._token_ids.update(zip(missing, ids))
-        return torch.stack([self._token_ids[prompt] for prompt in prompts]).to(self.device)
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        """The pipeline's own ``encode_prompt``: its tokenisation and its T5 call (no attention mask), here
+        with gradients, which flow into the encoder when it is trained."""
+        return self.pipeline.encode_prompt(prompts, do_classifier_free_guidance=False,
+                                           max_sequence_length=self.max_sequence_length, device=self.device)[0]
 
     def embed(self, prompts: list[str]) -> torch.Tensor:
-        """T5 embeddings exactly as the pipeline computes them (no attention mask, as CogVideoX's pipeline);
-        with the encoder frozen, each prompt's embedding is computed once."""
+        """T5 embeddings exactly as the pipeline computes them; with the encoder frozen, each prompt's
+        embedding is computed once."""
         if self.train_text_encoder:
-            return self.pipeline.text_encoder(self.token_ids(prompts))[0]
+            return self.encode(prompts)
         missing = [prompt for prompt in dict.fromkeys(prompts) if prompt not in self._embeddings]
         if missing:
             with torch.no_grad():
-                embeddings = self.pipeline.text_encoder(self.token_ids(missing))[0]
+                embeddings = self.encode(missing)
             self._embeddings.update(zip(missing, embeddings))
         return torch.stack([self._embeddings[prompt] for prompt in prompts])
 
