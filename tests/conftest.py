@@ -16,6 +16,12 @@ THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
 torch.set_num_threads(THREADS)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The tests marked ``slow`` (tens of seconds each: multi-rank runs, the toy model's statistics) first, so
+    that the workers share them from the start instead of one worker finishing a long one alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+
+
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(1234)

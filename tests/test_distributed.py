@@ -32,6 +32,7 @@ def lossless_config(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_two_ranks_render_each_clip_once_like_one_rank_and_resume(workdir, tmp_path):
     config = lossless_config(tmp_path)
     args = ["predict", "-c", config, "--data.prompts", f"[{', '.join(PROMPTS)}]", "--data.batch_size", "1", *FAST]
@@ -83,6 +84,7 @@ def test_batch_mates_do_not_depend_on_the_number_of_ranks():
     assert batches(2) == one and batches(3) == one and batches(8) == one
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["tiny_wan_samg.yaml", "tiny_hunyuan15_samg.yaml"])
 def test_newer_families_on_two_ranks_isolate_failures_and_resume(workdir, tmp_path, config):
     # failure isolation through the CLI (the same code for every family): a clip that goes NaN and one that cannot

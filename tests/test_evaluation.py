@@ -246,6 +246,7 @@ def test_compare_runs_says_when_a_folder_has_no_metrics(tmp_path, capsys):
     assert code == 2 and "no metrics.jsonl" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_evaluation_on_two_ranks_scores_every_clip_once_and_summarises_once(clips_dir, tmp_path):
     folder, _ = clips_dir
     out = tmp_path / "out"

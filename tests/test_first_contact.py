@@ -203,6 +203,7 @@ def complete_clips(out):
     return [p for p in out.glob("clip-number-*.json") if complete_metadata(out, p.stem) is not None]
 
 
+@pytest.mark.slow
 def test_sigterm_then_ctrl_c_while_rendering_finish_clips_in_flight_and_a_rerun_completes(workdir, tmp_path):
     out = tmp_path / "out"
     prompts = "[" + ", ".join(f"clip number {i}" for i in range(6)) + "]"

@@ -112,6 +112,7 @@ def private_mount_namespace() -> list[str]:
     return command
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_up_records_what_it_hit_and_a_rerun_after_freeing_space_completes(workdir, tmp_path):
     namespace = private_mount_namespace()
     disk, results = tmp_path / "disk", tmp_path / "results"

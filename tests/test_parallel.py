@@ -97,6 +97,7 @@ def _pair_rank(rank: int, store: str, queue) -> None:
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_a_cfg_parallel_pair_computes_one_branch_each_and_gets_the_clip_of_one_rank(tmp_path):
     references = {}
     for name in PAIR_FAMILIES:
@@ -135,47 +136,58 @@ def lossless(tmp_path, temporal_sigma="1.0"):
     return path
 
 
+def render_one_and_pair(workdir, tmp_path, name, extra=(), broken=()):
+    """The three prompts rendered on one rank, then by a CFG-parallel pair of gloo ranks into a folder where the
+    clips of ``broken`` cannot be written (the run then fails, for those alone): the arguments, the clip ids and
+    both output folders."""
+    config = lossless(tmp_path)
+    args = ["predict", "-c", config, "--data.prompts", f"[{', '.join(PROMPTS)}]", "--data.batch_size", "2", *FAST,
+            *extra]
+    ids = {item["prompt"]: item["id"] for item in PromptDataModule(PROMPTS).items}
+    one, pair = tmp_path / f"one_{name}", tmp_path / f"pair_{name}"
+    assert run_here(args + ["--output_dir", one], cwd=workdir).returncode == 0
+    pair.mkdir()
+    for prompt in broken:
+        (pair / f"{ids[prompt]}.mp4").mkdir()  # this clip cannot be written: it fails, alone
+    result = run(args + ["--output_dir", pair, "--model.cfg_parallel", "2", *TWO_CPU_RANKS], cwd=workdir, timeout=200)
+    assert result.returncode == (1 if broken else 0), result.stderr[-3000:]
+    if broken:
+        assert result.stderr.count(f"samg-video: {len(broken)} of {len(PROMPTS)} clips failed") == 1
+        assert [line["id"] for line in lines_of(pair / "failures.jsonl")] == [ids[prompt] for prompt in broken]
+    kept = [prompt for prompt in PROMPTS if prompt not in broken]
+    # each clip written once, by the pair's first rank, and scored once
+    assert sorted(line["id"] for line in lines_of(pair / "metrics.jsonl")) == sorted(ids[p] for p in kept)
+    for prompt in kept:
+        video = f"{ids[prompt]}.mp4"
+        difference = (read_video(one / video).astype(int) - read_video(pair / video).astype(int)).__abs__().max()
+        assert difference <= 1, (name, prompt, difference)  # float tolerance, then rounding to 8 bits
+    return args, ids, one, pair
+
+
+@pytest.mark.slow
 def test_two_gloo_ranks_in_cfg_parallel_render_the_clips_of_one_rank_once_resume_and_isolate_a_failure(
         workdir, tmp_path):
-    config = lossless(tmp_path)
-    args = ["predict", "-c", config, "--data.prompts", f"[{', '.join(PROMPTS)}]", "--data.batch_size", "2", *FAST]
-    zero_star = ["--model.guidance", "samg_video.guidance.CFGZeroStar", "--model.guidance.init_args.scale", "4"]
-    ids = {item["prompt"]: item["id"] for item in PromptDataModule(PROMPTS).items}
-    for name, extra in (("samg", []), ("zero_star", zero_star)):
-        one, pair = tmp_path / f"one_{name}", tmp_path / f"pair_{name}"
-        assert run_here(args + extra + ["--output_dir", one], cwd=workdir).returncode == 0
-        pair.mkdir()
-        if name == "samg":
-            (pair / f"{ids['a bird']}.mp4").mkdir()  # this clip cannot be written: it fails, alone
-        result = run(args + extra + ["--output_dir", pair, "--model.cfg_parallel", "2", *TWO_CPU_RANKS],
-                     cwd=workdir, timeout=200)
-        if name == "samg":
-            assert result.returncode == 1, result.stderr[-3000:]
-            assert result.stderr.count("samg-video: 1 of 3 clips failed") == 1
-            assert [line["id"] for line in lines_of(pair / "failures.jsonl")] == [ids["a bird"]]
-        else:
-            assert result.returncode == 0, result.stderr[-3000:]
-        kept = [p for p in PROMPTS if name != "samg" or p != "a bird"]
-        # each clip written once, by the pair's first rank, and scored once
-        assert sorted(line["id"] for line in lines_of(pair / "metrics.jsonl")) == sorted(ids[p] for p in kept)
-        for prompt in kept:
-            video = f"{ids[prompt]}.mp4"
-            difference = (read_video(one / video).astype(int) - read_video(pair / video).astype(int)).__abs__().max()
-            assert difference <= 1, (name, prompt, difference)  # float tolerance, then rounding to 8 bits
+    args, ids, one, pair = render_one_and_pair(workdir, tmp_path, "samg", broken=["a bird"])
 
     # the failed clip's path freed: a re-run renders only it, in the pair, and resumes the rest
-    pair = tmp_path / "pair_samg"
     (pair / f"{ids['a bird']}.mp4").rmdir()
     result = run(args + ["--output_dir", pair, "--model.cfg_parallel", "2", *TWO_CPU_RANKS], cwd=workdir, timeout=200)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming: 2 of 3 clips are complete" in result.stderr + result.stdout
     summary = json.loads((pair / "summary.json").read_text())
     assert summary["clips"] == 3 and summary["failures"] == 0
-    difference = abs(read_video(tmp_path / "one_samg" / f"{ids['a bird']}.mp4").astype(int)
+    difference = abs(read_video(one / f"{ids['a bird']}.mp4").astype(int)
                      - read_video(pair / f"{ids['a bird']}.mp4").astype(int)).max()
     assert difference <= 1
 
 
+@pytest.mark.slow
+def test_another_guidance_in_cfg_parallel_on_two_gloo_ranks_renders_the_clips_of_one_rank(workdir, tmp_path):
+    zero_star = ["--model.guidance", "samg_video.guidance.CFGZeroStar", "--model.guidance.init_args.scale", "4"]
+    render_one_and_pair(workdir, tmp_path, "zero_star", extra=zero_star)
+
+
+@pytest.mark.slow
 def test_parallel_options_that_cannot_run_are_refused_in_one_line_before_weights_load(workdir, tmp_path):
     from cli_runs import TINY_CONFIG
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from cli_runs import BIN, FAST, TINY_CONFIG, cli_env
 
 from samg_video.files.claims import CLAIMS_FOLDER, ClaimBook, ClaimState
@@ -39,6 +40,7 @@ def assert_exactly_once(out, clips=12):
     assert list((out / CLAIMS_FOLDER).glob("*.json")) == []  # every claim released
 
 
+@pytest.mark.slow
 def test_three_identical_runs_started_together_render_each_clip_once(workdir, tmp_path):
     out = tmp_path / "out"
     args = ["predict", "-c", TINY_CONFIG, "--output_dir", out, "--data.prompts", PROMPTS, "--data.batch_size", "1",
@@ -50,6 +52,7 @@ def test_three_identical_runs_started_together_render_each_clip_once(workdir, tm
     assert_exactly_once(out)
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_clip_leaves_its_clip_to_the_others(workdir, tmp_path):
     out = tmp_path / "out"
     prompts = "[" + ", ".join(f"clip number {i}" for i in range(6)) + "]"

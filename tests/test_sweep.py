@@ -42,6 +42,7 @@ def test_bad_settings_are_refused_before_anything_renders(text, message):
         sweep.parse_setting(text)
 
 
+@pytest.mark.slow
 def test_sweep_of_the_toy_model_renders_each_setting_and_writes_the_report_and_a_contact_sheet(workdir, tmp_path,
                                                                                               capsys, monkeypatch):
     # each setting renders in a real process, through python -m samg_video, as for a user; the sweep's own

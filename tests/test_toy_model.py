@@ -70,6 +70,7 @@ def test_samg_with_equal_scales_equals_cfg_on_the_toy_model(toy_pipeline):
     assert (stock_at_2 - stock).abs().max().item() > 1e-3  # the scale matters: the check can fail
 
 
+@pytest.mark.slow
 def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyond_the_palette(toy_pipeline):
     """What the shipped weights measurably do on a fixed set: CFG at a mid scale follows the prompts more
     than unguided sampling (the training captions are noisy, as real ones are, so the unguided model strays
@@ -105,6 +106,7 @@ def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyon
     assert overshoot[0] < overshoot[1] < overshoot[2] and overshoot[2] >= overshoot[0] + 0.5, overshoot
 
 
+@pytest.mark.slow
 def test_the_training_command_trains_both_stages_and_saves_a_loadable_pipeline(tmp_path, monkeypatch, capsys):
     import json
     import subprocess

@@ -47,6 +47,7 @@ def complete_trials(database):
             return 0
 
 
+@pytest.mark.slow
 def test_a_search_confirms_its_front_on_held_out_prompts_and_resumes(workdir, tmp_path, monkeypatch, capsys):
     tune = load_script("tune")
     in_process(tune, workdir, monkeypatch)
@@ -81,6 +82,7 @@ def test_a_search_confirms_its_front_on_held_out_prompts_and_resumes(workdir, tm
     assert made and all(path.stat().st_mtime_ns == when for path, when in made.items())
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_where_it_stopped(workdir, tmp_path, monkeypatch):
     # a real process, killed once its first trial is in the study; the same command then finishes the budget
     config = write_config(tmp_path, trials=2)
