@@ -72,6 +72,7 @@ def test_samg_with_equal_scales_equals_cfg_on_the_toy_model(toy_pipeline):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyond_the_palette(toy_pipeline):
     """What the shipped weights measurably do on a fixed set: CFG at a mid scale follows the prompts more
     than unguided sampling (the training captions are noisy, as real ones are, so the unguided model strays
@@ -81,13 +82,13 @@ def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyon
     scenes = scene_set(16, 77)
     prompts = [scene.prompt() for scene in scenes]
 
-    def scores(scale, rendered_prompts, metrics):
+    def scores(scale, rendered_prompts, metrics, seeds=SEEDS):
         # unguided: the stock pipeline at scale 1, which skips the unconditional pass (CFG at 1 is the same clip)
         if scale != 1.0:
             apply_guidance(toy_pipeline, CFG(scale))
         try:
             results = []
-            for seed in SEEDS:
+            for seed in seeds:
                 clips = render(toy_pipeline, rendered_prompts, steps=GUIDANCE_STEPS, seed=100 * seed,
                                guidance_scale=scale)
                 for clip, prompt in zip(clips, prompts):
@@ -99,8 +100,10 @@ def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyon
 
     metrics = ("world_adherence", "palette_overshoot")
     unguided, guided = scores(1.0, prompts, metrics), scores(MID_SCALE, prompts, metrics)
-    strong = scores(HIGH_SCALE, prompts, ("palette_overshoot",))
-    empty = scores(1.0, [""] * len(prompts), ("world_adherence",))  # the same noise, no prompt: chance-like
+    # one seed is plenty for these two: CFG 15 overshoots 5.0 levels against CFG 5's 1.1, the empty prompt scores
+    # 0.04 against unguided 0.31 (the checks ask < and 0.05 below)
+    strong = scores(HIGH_SCALE, prompts, ("palette_overshoot",), seeds=SEEDS[:1])
+    empty = scores(1.0, [""] * len(prompts), ("world_adherence",), seeds=SEEDS[:1])  # the same noise, no prompt
     assert guided["world_adherence"] >= unguided["world_adherence"] + GUIDED_GAIN, (unguided, guided)
     assert unguided["world_adherence"] >= empty["world_adherence"] + PROMPT_GAIN, (unguided, empty)
     # colour beyond the palette, in 8-bit levels, grows with the scale
