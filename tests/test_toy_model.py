@@ -72,7 +72,6 @@ def test_samg_with_equal_scales_equals_cfg_on_the_toy_model(toy_pipeline):
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_guidance_makes_the_toy_model_follow_its_prompts_and_pushes_colour_beyond_the_palette(toy_pipeline):
     """What the shipped weights measurably do on a fixed set: CFG at a mid scale follows the prompts more
     than unguided sampling (the training captions are noisy, as real ones are, so the unguided model strays
